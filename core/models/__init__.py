@@ -1,0 +1,6 @@
+"""Pydantic models at the package boundaries (Kafka messages and Elasticsearch documents)."""
+
+from core.models.ecs import EcsEvent
+from core.models.envelope import DeadLetter, RawEnvelope
+
+__all__ = ["DeadLetter", "EcsEvent", "RawEnvelope"]

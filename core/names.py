@@ -1,0 +1,44 @@
+"""Topic and index names: the contract between packages (see DESIGN.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    RAW = "vigil.raw"
+    EVENTS = "vigil.events"
+    ALERTS = "vigil.alerts"
+    DEADLETTER = "vigil.deadletter"
+
+
+class Category(StrEnum):
+    """`vigil.category`: the policy's three log kinds, each with its own indices and retention."""
+
+    NETWORK = "network"
+    SYSTEM = "system"
+    USER = "user"
+
+
+LOGS_PATTERN = "logs-*"
+DEADLETTER_PATTERN = "vigil-deadletter-*"
+AUDIT_INDEX = "vigil-audit"
+ALERTS_INDEX = "vigil-alerts"
+INCIDENTS_INDEX = "vigil-incidents"
+ENTITIES_INDEX = "vigil-entities"
+LEDGER_INDEX = "vigil-ledger"
+REPORTS_INDEX = "vigil-reports"
+
+
+def day_suffix(ts: datetime) -> str:
+    """Daily indices are cut on the UTC day of the event time."""
+    return ts.strftime("%Y.%m.%d")
+
+
+def logs_index(category: Category | str, ts: datetime) -> str:
+    return f"logs-{Category(category).value}-{day_suffix(ts)}"
+
+
+def deadletter_index(ts: datetime) -> str:
+    return f"vigil-deadletter-{day_suffix(ts)}"

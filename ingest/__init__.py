@@ -1,0 +1,1 @@
+"""Ingest: collectors → `vigil.raw` → normaliser (parsers) → `vigil.events` → indexer → Elasticsearch."""

@@ -1,0 +1,1 @@
+"""Parser families: one module per log family, each a pure function raw line -> EcsEvent."""
