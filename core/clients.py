@@ -1,0 +1,68 @@
+"""Kafka and Elasticsearch client factories, and the topics and index templates they rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from core.names import Topic
+from core.settings import Settings
+
+
+def es_client(settings: Settings) -> Elasticsearch:
+    return Elasticsearch(settings.es_url, request_timeout=30, retry_on_timeout=False, max_retries=0)
+
+
+def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "linger_ms": 20,
+        "batch_size": 256 * 1024,
+        "compression_type": None,
+        "max_request_size": 4 * 1024 * 1024,
+        "retries": 10,
+    }
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> KafkaConsumer:
+    """A consumer with manual commits: offsets move only after the next stage acknowledged."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": max(1000, settings.kafka_session_timeout_ms // 4),
+        "max_poll_interval_ms": 600_000,
+        "max_poll_records": settings.batch_size,
+        "fetch_max_bytes": 32 * 1024 * 1024,
+    }
+    options.update(overrides)
+    client = KafkaConsumer(**options)
+    client.subscribe(list(topics))
+    return client
+
+
+def ensure_topics(settings: Settings) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(topic.value, settings.kafka_partitions, settings.kafka_replication)
+            for topic in Topic
+            if topic.value not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it first
+    finally:
+        admin.close()

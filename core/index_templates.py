@@ -1,0 +1,88 @@
+"""Index templates: explicit ECS mappings for `logs-*` and the dead-letter indices.
+
+Priority 500 so our templates win over the built-in `logs-*-*` data-stream template of
+clusters that run x-pack: Vigil uses daily indices per category (retention deletes whole days).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from core.names import Category
+from core.settings import Settings
+
+KEYWORD = {"type": "keyword", "ignore_above": 2048}
+TEXT = {"type": "text"}
+IP = {"type": "ip", "ignore_malformed": True}
+LONG = {"type": "long", "ignore_malformed": True}
+DATE = {"type": "date"}
+
+
+def _endpoint() -> dict[str, Any]:
+    return {
+        "properties": {
+            "ip": IP, "port": LONG, "bytes": LONG, "packets": LONG,
+            "address": KEYWORD, "domain": KEYWORD, "mac": KEYWORD,
+        }
+    }  # fmt: skip
+
+
+ECS_PROPERTIES: dict[str, Any] = {
+    "@timestamp": DATE,
+    "message": TEXT,
+    "event": {"properties": {"original": {"type": "text", "index": False}, "created": DATE, "ingested": DATE,
+                             "severity": LONG}},
+    "source": _endpoint(),
+    "destination": _endpoint(),
+    "host": {"properties": {"ip": IP}},
+    "process": {"properties": {"pid": LONG, "command_line": {**KEYWORD, "fields": {"text": TEXT}},
+                               "parent": {"properties": {"pid": LONG}}}},
+    "file": {"properties": {"size": LONG, "path": {**KEYWORD, "fields": {"text": TEXT}}}},
+    "http": {"properties": {"request": {"properties": {"bytes": LONG}},
+                            "response": {"properties": {"bytes": LONG, "status_code": LONG}}}},
+    "network": {"properties": {"bytes": LONG, "packets": LONG}},
+    "email": {"properties": {"size": LONG}},
+    "winlog": {"properties": {"record_id": LONG, "event_data": {"type": "object", "dynamic": True}}},
+    "log": {"properties": {"offset": LONG}},
+    "url": {"properties": {"port": LONG, "original": {**KEYWORD, "fields": {"text": TEXT}}}},
+}  # fmt: skip
+
+# Every other string is a keyword: exact, aggregatable, and what Sigma-to-Lucene queries expect.
+DYNAMIC_TEMPLATES = [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}}]
+
+
+def _settings(settings: Settings) -> dict[str, Any]:
+    return {
+        "number_of_shards": settings.es_shards,
+        "number_of_replicas": settings.es_replicas,
+        "refresh_interval": "1s",
+        "mapping.total_fields.limit": 5000,
+    }
+
+
+def install_templates(es: Elasticsearch, settings: Settings) -> None:
+    for category in Category:
+        es.indices.put_index_template(
+            name=f"vigil-logs-{category.value}",
+            index_patterns=[f"logs-{category.value}-*"],
+            priority=500,
+            template={
+                "settings": _settings(settings),
+                "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
+                "aliases": {"vigil-logs": {}},
+            },
+        )
+    es.indices.put_index_template(
+        name="vigil-deadletter",
+        index_patterns=["vigil-deadletter-*"],
+        priority=500,
+        template={
+            "settings": _settings(settings),
+            "mappings": {
+                "dynamic_templates": DYNAMIC_TEMPLATES,
+                "properties": {"@timestamp": DATE, "raw": {"type": "text"}, "reason": TEXT, "offset": LONG},
+            },
+        },
+    )

@@ -1,0 +1,99 @@
+"""`vigil.raw` → parsers → `vigil.events` (keyed by entity) or `vigil.deadletter` (with the reason).
+
+consume → parse → produce → flush → commit: offsets move only after Kafka acknowledged every
+output record, so a worker killed at any point re-parses at most one batch, and the
+deterministic ids make the repeat harmless downstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from core import clients
+from core.errors import ParseError
+from core.models.ecs import EcsEvent
+from core.models.envelope import DeadLetter, RawEnvelope
+from core.names import Topic
+from core.settings import Settings
+from ingest.parsers.base import ParseContext
+from ingest.parsers.registry import parse_record
+
+log = logging.getLogger(__name__)
+
+
+def normalise(envelope: RawEnvelope, default_zone: ZoneInfo) -> EcsEvent | DeadLetter:
+    """One envelope to one event, or to a dead letter that says why. Never raises for bad input."""
+    ctx = ParseContext(
+        source=envelope.source,
+        received_at=envelope.received_at,
+        zone=ZoneInfo(envelope.timezone) if envelope.timezone else default_zone,
+        raw_id=envelope.id,
+        category=envelope.category,
+    )
+    try:
+        event = parse_record(envelope.raw, envelope.format, ctx)
+    except ParseError as exc:
+        return DeadLetter.of(envelope, "normalise", str(exc))
+    except Exception as exc:  # noqa: BLE001 - a parser bug must dead-letter the line, not stop the pipeline
+        log.exception("parser crashed on record %s", envelope.id)
+        return DeadLetter.of(envelope, "normalise", f"parser error {type(exc).__name__}: {exc}")
+    event.vigil.raw_id = envelope.id
+    event.event.id = envelope.id
+    return event
+
+
+def decode_envelope(value: bytes, partition: int, offset: int) -> RawEnvelope | DeadLetter:
+    """A message on `vigil.raw` that is not an envelope still reaches the dead-letter index."""
+    try:
+        return RawEnvelope.model_validate_json(value)
+    except ValidationError as exc:
+        raw = value.decode("utf-8", "replace")
+        stub = RawEnvelope.build(source="vigil.raw", transport="cli", raw=raw, position=f"{partition}:{offset}")
+        return DeadLetter.of(stub, "normalise", f"invalid envelope on vigil.raw: {exc.errors()[0]['msg']}")
+
+
+class Normaliser:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.zone = settings.zone
+        self.stop_event = threading.Event()
+        self.counts = {"events": 0, "deadletters": 0}
+
+    def run(self, idle_exit_s: float | None = None) -> None:
+        clients.ensure_topics(self.settings)
+        consumer = clients.consumer(self.settings, self.settings.normaliser_group, Topic.RAW.value)
+        producer = clients.producer(self.settings)
+        idle = 0.0
+        try:
+            while not self.stop_event.is_set():
+                batch = consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
+                records = [record for part in batch.values() for record in part]
+                if not records:
+                    idle += 0.5
+                    if idle_exit_s is not None and idle >= idle_exit_s:
+                        return
+                    continue
+                idle = 0.0
+                self._emit(producer, (decode_envelope(r.value, r.partition, r.offset) for r in records))
+                producer.flush()
+                consumer.commit()
+        finally:
+            producer.close()
+            consumer.close()
+
+    def _emit(self, producer: object, items: Iterable[RawEnvelope | DeadLetter]) -> None:
+        send = producer.send  # type: ignore[attr-defined]
+        for item in items:
+            result = item if isinstance(item, DeadLetter) else normalise(item, self.zone)
+            if isinstance(result, DeadLetter):
+                send(Topic.DEADLETTER.value, key=result.source.encode(), value=result.model_dump_json(by_alias=True).encode())
+                self.counts["deadletters"] += 1
+            else:
+                send(Topic.EVENTS.value, key=(result.vigil.entity or "").encode(), value=result.model_dump_json(
+                    by_alias=True, exclude_none=True).encode())  # fmt: skip
+                self.counts["events"] += 1

@@ -1,0 +1,40 @@
+"""Shared fixtures. The `stack` fixture starts a real Kafka broker and Elasticsearch node
+on free 127.0.0.1 ports (same code as `vigil stack up`) once per test session."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from stack.local import LocalStack, StackConfig
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    data_dir = Path(tempfile.mkdtemp(prefix="vigil-test-stack-"))
+    local = LocalStack(StackConfig.ephemeral(data_dir))
+    local.up()
+    try:
+        yield local
+    finally:
+        local.down()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(stack: LocalStack, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    """Settings pointing at the test stack, with consumer groups unique to the test."""
+    name = request.node.name.replace("[", "-").replace("]", "")[:60]
+    return Settings(
+        kafka_bootstrap=stack.config.kafka_bootstrap,
+        es_url=stack.config.es_url,
+        data_dir=tmp_path,
+        normaliser_group=f"norm-{name}",
+        indexer_group=f"idx-{name}",
+        kafka_session_timeout_ms=6000,
+    )
