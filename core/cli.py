@@ -1,0 +1,192 @@
+"""The `vigil` command line. Subcommands import their packages lazily so `vigil --help` is fast."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.settings import get_settings
+
+app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
+stack_app = typer.Typer(help="The local Kafka + Elasticsearch stack (development, tests, demo).")
+ingest_app = typer.Typer(help="Feed logs into the pipeline.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(ingest_app, name="ingest")
+console = Console()
+
+STACK_DIR = Path("var/stack")
+
+
+def _local_stack(data_dir: Path) -> object:
+    from stack.local import LocalStack, StackConfig
+
+    settings = get_settings()
+    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    es_port = int(settings.es_url.rsplit(":", 1)[1].split("/")[0])
+    config = StackConfig(data_dir=data_dir.resolve(), kafka_port=kafka_port, kafka_controller_port=kafka_port + 1,
+                         es_port=es_port, es_transport_port=es_port + 100)  # fmt: skip
+    return LocalStack(config)
+
+
+@stack_app.command("fetch")
+def stack_fetch() -> None:
+    """Download Kafka and Elasticsearch from Maven Central (cached after the first run)."""
+    from stack.local import fetch
+
+    with console.status("fetching Kafka and Elasticsearch from Maven Central..."):
+        fetch()
+    console.print("[green]stack artifacts ready[/]")
+
+
+@stack_app.command("up")
+def stack_up(data_dir: Path = STACK_DIR) -> None:
+    """Start Kafka and Elasticsearch on 127.0.0.1 and wait until both are healthy."""
+    local = _local_stack(data_dir)
+    with console.status("starting Kafka and Elasticsearch..."):
+        local.up()  # type: ignore[attr-defined]
+    console.print_json(json.dumps(local.status()))  # type: ignore[attr-defined]
+
+
+@stack_app.command("down")
+def stack_down(data_dir: Path = STACK_DIR) -> None:
+    """Stop the local servers (data stays in the data dir)."""
+    _local_stack(data_dir).down()  # type: ignore[attr-defined]
+    console.print("stack stopped")
+
+
+@stack_app.command("status")
+def stack_status(data_dir: Path = STACK_DIR) -> None:
+    console.print_json(json.dumps(_local_stack(data_dir).status()))  # type: ignore[attr-defined]
+
+
+@ingest_app.command("file")
+def ingest_file(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="log files (.evtx and Windows JSON too)")],
+    fmt: Annotated[str, typer.Option("--format", help="parser family or 'auto'")] = "auto",
+    source: Annotated[str | None, typer.Option(help="source id; default: the file name")] = None,
+    timezone: Annotated[str | None, typer.Option(help="zone of timestamps without one")] = None,
+) -> None:
+    """Import files into `vigil.raw`, one record per line (or per Windows event)."""
+    from core import clients
+    from ingest.collectors.file_import import iter_file_envelopes, publish
+    from ingest.parsers.registry import FORMATS
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", param_hint="--format")
+    settings = get_settings()
+    clients.ensure_topics(settings)
+    producer = clients.producer(settings)
+    total = 0
+    with _progress() as progress:
+        for path in paths:
+            task = progress.add_task(path.name, total=None)
+            envelopes = iter_file_envelopes(path, source=source or path.name, fmt=fmt, timezone=timezone,
+                                            max_line_bytes=settings.max_line_bytes)  # fmt: skip
+            total += publish(envelopes, producer, lambda n, t=task: progress.advance(t, n))
+    producer.close()
+    console.print(f"sent {total} records to vigil.raw")
+
+
+@app.command("workers")
+def workers(
+    idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
+) -> None:
+    """Run the normaliser and the indexer until interrupted."""
+    _run_workers(idle_exit)
+
+
+def _run_workers(idle_exit: float | None) -> dict[str, int]:
+    from ingest.indexer import Indexer
+    from ingest.normaliser import Normaliser
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The clients log every request and rebalance at INFO; a person wants Vigil's own messages.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    settings = get_settings()
+    normaliser, indexer = Normaliser(settings), Indexer(settings)
+    threads = [
+        threading.Thread(target=normaliser.run, kwargs={"idle_exit_s": idle_exit}, name="normaliser"),
+        threading.Thread(target=indexer.run, kwargs={"idle_exit_s": None if idle_exit is None else idle_exit + 4},
+                         name="indexer"),
+    ]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        normaliser.stop_event.set()
+        indexer.stop_event.set()
+        for thread in threads:
+            thread.join()
+    return {**normaliser.counts, "indexed": indexer.indexed}
+
+
+@app.command("demo")
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="exit after the summary")] = False,
+    data_dir: Path = STACK_DIR,
+) -> None:
+    """Start the stack, replay the shared real sample logs end to end and print what was indexed."""
+    from elasticsearch import Elasticsearch
+
+    from core import clients
+    from ingest.collectors.file_import import iter_file_envelopes, publish
+
+    datasets = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    if not datasets.is_dir():
+        raise typer.BadParameter(f"sample data not found at {datasets}")
+    local = _local_stack(data_dir)
+    with console.status("starting Kafka and Elasticsearch (first run downloads them from Maven Central)..."):
+        local.up()  # type: ignore[attr-defined]
+    settings = get_settings()
+    clients.ensure_topics(settings)
+    files = [*sorted((datasets / "loghub").glob("*/*_2k.log")), *sorted((datasets / "samplelogs").glob("*/*.log"))]
+    windows = sorted((datasets / "attack" / "mdecrevoisier").rglob("*.jsonl"))
+    producer = clients.producer(settings)
+    sent = 0
+    with _progress() as progress:
+        task = progress.add_task("replaying sample logs", total=len(files) + len(windows))
+        for path in files:
+            sent += publish(iter_file_envelopes(path, source=f"demo-{path.stem}"), producer)
+            progress.advance(task)
+        for path in windows:
+            sent += publish(iter_file_envelopes(path, source="demo-windows", fmt="windows"), producer)
+            progress.advance(task)
+    producer.close()
+    console.print(f"replayed {sent} records; normalising and indexing...")
+    counts = _run_workers(idle_exit=6)
+    es = Elasticsearch(settings.es_url)
+    es.indices.refresh(index="logs-*,vigil-deadletter-*")
+    aggs = es.search(index="logs-*", size=0, aggs={"by": {"terms": {"field": "vigil.category"}, "aggs": {
+        "ds": {"terms": {"field": "event.dataset", "size": 50}}}}})["aggregations"]  # fmt: skip
+    table = Table("category", "dataset", "events")
+    for bucket in aggs["by"]["buckets"]:
+        for ds in bucket["ds"]["buckets"]:
+            table.add_row(bucket["key"], ds["key"], str(ds["doc_count"]))
+    console.print(table)
+    letters = es.count(index="vigil-deadletter-*")["count"]
+    console.print(f"normaliser: {counts}; dead letters indexed: {letters}")
+    failed = es.count(index="logs-*", query={"bool": {"filter": [
+        {"term": {"event.outcome": "failure"}}, {"term": {"event.category": "authentication"}}]}})["count"]  # fmt: skip
+    console.print(f"search 'failed authentications': {failed} hits")
+    if not once:
+        console.print(f"Elasticsearch is at {settings.es_url}; stop with `vigil stack down`.")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console)  # fmt: skip
+
+
+if __name__ == "__main__":
+    app()
