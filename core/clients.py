@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 from elasticsearch import Elasticsearch
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 
 from core.names import Topic
 from core.settings import Settings
@@ -50,6 +52,15 @@ def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> 
     return client
 
 
+def commit(client: KafkaConsumer) -> None:
+    """Commit consumed offsets; after a rebalance the commit fails and the batch is simply
+    delivered again to the partition's new owner (harmless: every write downstream is idempotent)."""
+    try:
+        client.commit()
+    except CommitFailedError as exc:
+        logging.getLogger(__name__).warning("offset commit failed after a rebalance; batch redelivered: %s", exc)
+
+
 def ensure_topics(settings: Settings) -> None:
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
@@ -60,9 +71,7 @@ def ensure_topics(settings: Settings) -> None:
             if topic.value not in existing
         ]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker created it first
                 admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it first
     finally:
         admin.close()

@@ -20,6 +20,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaConsumer
 
 from core import clients
+from core.clients import commit
 from core.index_templates import install_templates
 from core.names import Topic, deadletter_index, logs_index
 from core.settings import Settings
@@ -94,7 +95,7 @@ class Indexer:
                 idle = 0.0
                 docs = [bulk_actions(r.topic, r.value) for r in records]
                 self._index_until_acknowledged(consumer, docs)
-                consumer.commit()
+                commit(consumer)
                 self.indexed += len(docs)
         finally:
             consumer.close()

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from core import clients
+from core.clients import commit
 from core.errors import ParseError
 from core.models.ecs import EcsEvent
 from core.models.envelope import DeadLetter, RawEnvelope
@@ -81,7 +82,7 @@ class Normaliser:
                 idle = 0.0
                 self._emit(producer, (decode_envelope(r.value, r.partition, r.offset) for r in records))
                 producer.flush()
-                consumer.commit()
+                commit(consumer)
         finally:
             producer.close()
             consumer.close()

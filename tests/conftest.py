@@ -36,5 +36,5 @@ def settings(stack: LocalStack, tmp_path: Path, request: pytest.FixtureRequest) 
         data_dir=tmp_path,
         normaliser_group=f"norm-{name}",
         indexer_group=f"idx-{name}",
-        kafka_session_timeout_ms=6000,
+        kafka_session_timeout_ms=10_000,
     )

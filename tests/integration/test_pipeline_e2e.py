@@ -36,12 +36,23 @@ CORPUS = [
 ]
 
 
+SOURCES = [f"test-{parts[-1]}" for parts, _ in CORPUS]
+
+
+def landed(es: Elasticsearch, sources: list[str]) -> tuple[int, int]:
+    """(events in logs-*, dead letters) of the given sources, after a refresh."""
+    es.indices.refresh(index="logs-*,vigil-deadletter-*")
+    events = es.count(index="logs-*", query={"terms": {"vigil.source": sources}})["count"]
+    letters = es.count(index="vigil-deadletter-*", query={"terms": {"source": sources}})["count"]
+    return events, letters
+
+
 def _files(parts: tuple[str, ...]) -> list[Path]:
     path = dataset(*parts)
     return sorted(path.rglob("*.jsonl")) if path.is_dir() else [path]
 
 
-def _run_workers(settings: Settings) -> tuple[Normaliser, Indexer]:
+def run_workers(settings: Settings) -> tuple[Normaliser, Indexer]:
     normaliser, indexer = Normaliser(settings), Indexer(settings)
     threads = [
         threading.Thread(target=normaliser.run, kwargs={"idle_exit_s": 8}),
@@ -64,13 +75,11 @@ def test_mixed_corpus_lands_exactly_once(settings: Settings) -> None:
     producer.close()
     assert sent >= 10_000
 
-    normaliser, indexer = _run_workers(settings)
+    normaliser, indexer = run_workers(settings)
     assert normaliser.counts["events"] + normaliser.counts["deadletters"] == sent
 
     es = Elasticsearch(settings.es_url)
-    es.indices.refresh(index="logs-*,vigil-deadletter-*")
-    events = es.count(index="logs-*")["count"]
-    letters = es.count(index="vigil-deadletter-*")["count"]
+    events, letters = landed(es, SOURCES)
     assert events == normaliser.counts["events"]
     assert letters == normaliser.counts["deadletters"]
     assert events + letters == sent
@@ -96,6 +105,5 @@ def test_mixed_corpus_lands_exactly_once(settings: Settings) -> None:
         for path in _files(parts):
             publish(iter_file_envelopes(path, source=f"test-{parts[-1]}", fmt=fmt), producer)
     producer.close()
-    _run_workers(settings)
-    es.indices.refresh(index="logs-*,vigil-deadletter-*")
-    assert es.count(index="logs-*")["count"] + es.count(index="vigil-deadletter-*")["count"] == sent
+    run_workers(settings)
+    assert sum(landed(es, SOURCES)) == sent

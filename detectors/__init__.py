@@ -1,0 +1,1 @@
+"""Detectors: the Sigma engine, stateful detectors, the entity inventory, alert dedup/suppression."""

@@ -1,0 +1,241 @@
+"""Compile a rule's condition tree (pySigma's parsed condition) into one Python predicate.
+
+`SigmaCondition.parse()` gives the tree with identifiers and `1 of`/`all of` selectors (wildcards,
+`them`) already resolved into AND/OR of field/value and keyword expressions. One method per node type:
+AND and OR flatten, merge values of the same field into one string test (a list of `Image|endswith`
+values becomes one `str.endswith(tuple)`), and put cheap tests first; NOT negates.
+
+Alongside the predicate each node yields *guards*: alternative sets of atoms, each set such that at
+least one of its atoms holds in every matching event (`eq`: the field equals a value; `base`: a path
+field's last segment equals a name; `sub`: the field contains a literal; field "" is the keyword text).
+AND offers the guards of all its children, OR the union of one guard per child, NOT none. The engine
+indexes each rule under one of its guards (`index.py`), so an event is evaluated only against rules
+that can possibly match it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+from sigma.types import Placeholder, SigmaExpansion, SigmaString, SigmaType
+
+from detectors.sigma import values as v
+from detectors.sigma.errors import RuleCompileError
+from detectors.sigma.view import FieldView, norm_field
+
+Atom = tuple[str, str, str]  # (kind "eq" | "base" | "sub", field key or "" for keywords, value)
+Guard = frozenset[Atom]
+Guards = tuple[Guard, ...]  # alternatives; () = the node cannot be guarded
+_MAX_ALTERNATIVES = 12
+KEYWORDS = ""  # the field key of keyword (full-text) atoms
+_KIND_COST = {"exact": 1, "number": 1, "prefix": 2, "suffix": 2, "contains": 3, "any": 1, "regex": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    pred: v.Pred
+    guards: Guards
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    pred: v.Pred
+    guards: Guards
+
+
+class RuleCompiler:
+    """Stateless apart from the placeholder values (`%name%` → values) used by `|expand`."""
+
+    def __init__(self, placeholders: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.placeholders = dict(placeholders or {})
+
+    def compile(self, rule: SigmaRule) -> CompiledCondition:
+        try:
+            trees = [condition.parse() for condition in rule.detection.parsed_condition]
+        except SigmaError as exc:
+            raise RuleCompileError(f"condition does not parse: {exc}") from exc
+        node = self._or([t for t in trees if t is not None]) if len(trees) > 1 else self.node(trees[0])
+        return CompiledCondition(node.pred, node.guards)
+
+    def node(self, tree: object) -> Node:
+        match tree:
+            case ConditionAND(args=args):
+                return self._and(args)
+            case ConditionOR(args=args):
+                return self._or(args)
+            case ConditionNOT(args=[arg]):
+                return self._not(arg)
+            case ConditionFieldEqualsValueExpression() | ConditionValueExpression():
+                return self._or([tree])
+            case None:
+                return Node(_never, (frozenset(),), 0)
+        raise RuleCompileError(f"unsupported condition node {type(tree).__name__}")
+
+    # --- boolean nodes ------------------------------------------------------------------------------
+
+    def _not(self, arg: object) -> Node:
+        inner = self.node(arg).pred
+        return Node(lambda view: not inner(view), (), 1)
+
+    def _or(self, args: Iterable[object]) -> Node:
+        by_field: dict[str, list[v.Pattern]] = {}
+        keywords: list[v.Pattern] = []
+        nodes: list[Node] = []
+        for arg in _flatten(args, ConditionOR):
+            if isinstance(arg, ConditionFieldEqualsValueExpression):
+                key = norm_field(arg.field)
+                for value in self._values(arg.value):
+                    if v.is_simple(value):
+                        by_field.setdefault(key, []).append(v.pattern(value))
+                    else:
+                        nodes.append(Node(v.special(arg.field, value), (), 4))
+            elif isinstance(arg, ConditionValueExpression):
+                for value in self._values(arg.value):
+                    if v.is_simple(value):
+                        keywords.append(v.pattern(value))
+                    else:
+                        nodes.append(Node(v.special(None, value), (), 10))
+            else:
+                nodes.append(self.node(arg))
+        for key, patterns in by_field.items():
+            nodes.append(Node(v.field_any(key, v.any_test(patterns)), _atoms(key, patterns), _cost(patterns)))
+        if keywords:
+            guards = _atoms(KEYWORDS, keywords, keyword=True)
+            nodes.append(Node(v.keywords_any(v.keyword_test(keywords)), guards, 8 + _cost(keywords)))
+        if len(nodes) == 1:
+            return nodes[0]
+        nodes.sort(key=lambda n: n.cost)
+        union: Guards = ()
+        if all(n.guards for n in nodes):
+            union = (frozenset().union(*(_smallest(n.guards) for n in nodes)),)
+        return Node(_any_of([n.pred for n in nodes]), union, sum(n.cost for n in nodes))
+
+    def _and(self, args: Iterable[object]) -> Node:
+        by_field: dict[str, list[list[v.Pattern]]] = {}
+        nodes: list[Node] = []
+        for arg in _flatten(args, ConditionAND):
+            values = self._values(arg.value) if isinstance(arg, ConditionFieldEqualsValueExpression) else []
+            if values and all(v.is_simple(x) for x in values):
+                by_field.setdefault(norm_field(arg.field), []).append([v.pattern(x) for x in values])
+            else:
+                nodes.append(self.node(arg))
+        for key, groups in by_field.items():
+            if len(groups) == 1:
+                patterns = groups[0]
+                nodes.append(Node(v.field_any(key, v.any_test(patterns)), _atoms(key, patterns), _cost(patterns)))
+            else:
+                tests = [v.any_test(g) for g in groups]
+                guards = tuple(g for group in groups for g in _atoms(key, group))
+                nodes.append(Node(v.field_all(key, tests), guards, sum(_cost(g) for g in groups)))
+        if len(nodes) == 1:
+            return nodes[0]
+        nodes.sort(key=lambda n: n.cost)
+        alternatives = tuple(dict.fromkeys(g for n in nodes for g in n.guards))
+        alternatives = tuple(sorted(alternatives, key=_guard_rank))[:_MAX_ALTERNATIVES]
+        return Node(_all_of([n.pred for n in nodes]), alternatives, sum(n.cost for n in nodes))
+
+    # --- values -------------------------------------------------------------------------------------
+
+    def _values(self, value: SigmaType) -> list[SigmaType]:
+        """A value as the OR-list of alternatives it stands for (expansions and placeholders opened)."""
+        if isinstance(value, SigmaExpansion):
+            return [x for item in value.values for x in self._values(item)]
+        if isinstance(value, SigmaString) and value.contains_placeholder():
+            return list(value.replace_placeholders(self._placeholder))
+        return [value]
+
+    def _placeholder(self, placeholder: Placeholder) -> Iterable[str]:
+        found = self.placeholders.get(placeholder.name)
+        if not found:
+            raise RuleCompileError(
+                f"placeholder %{placeholder.name}% has no configured values", reason="unresolved-placeholder"
+            )
+        return iter(found)
+
+
+def _flatten(args: Iterable[object], kind: type) -> list[object]:
+    out: list[object] = []
+    for arg in args:
+        if isinstance(arg, kind):
+            out.extend(_flatten(arg.args, kind))  # type: ignore[attr-defined]
+        elif arg is not None:
+            out.append(arg)
+    return out
+
+
+def _atoms(key: str, patterns: Sequence[v.Pattern], *, keyword: bool = False) -> Guards:
+    """The guard of "any of these patterns on this field": one atom per pattern, or none at all."""
+    atoms: set[Atom] = set()
+    for p in patterns:
+        if p.kind == "number":
+            if keyword:
+                return ()
+            atoms.add(("eq", key, p.text))
+        elif p.kind == "exact" and not keyword:
+            atoms.add(("eq", key, p.text))
+        elif p.kind == "suffix" and not keyword and any(sep in p.text for sep in v.SEPARATORS) and v.basename(p.text):
+            atoms.add(("base", key, v.basename(p.text)))
+        elif len(p.needed()) >= MIN_LITERAL:
+            atoms.add(("sub", key, p.needed()))
+        else:
+            return ()
+    return (frozenset(atoms),)
+
+
+MIN_LITERAL = 3  # trigram index: shorter literals cannot be indexed
+_KIND_RANK = {"eq": 0, "base": 0, "sub": 1}
+
+
+def _guard_rank(guard: Guard) -> tuple[int, int]:
+    return (max((_KIND_RANK[a[0]] for a in guard), default=0), len(guard))
+
+
+def _smallest(guards: Guards) -> Guard:
+    return min(guards, key=_guard_rank)
+
+
+def _cost(patterns: Sequence[v.Pattern]) -> float:
+    return max(_KIND_COST[p.kind] for p in patterns) + 0.05 * len(patterns)
+
+
+def _never(_: FieldView) -> bool:
+    return False
+
+
+def _any_of(preds: list[v.Pred]) -> v.Pred:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda view: a(view) or b(view)
+
+    def pred(view: FieldView) -> bool:
+        for p in preds:
+            if p(view):
+                return True
+        return False
+
+    return pred
+
+
+def _all_of(preds: list[v.Pred]) -> v.Pred:
+    if len(preds) == 2:
+        a, b = preds
+        return lambda view: a(view) and b(view)
+
+    def pred(view: FieldView) -> bool:
+        for p in preds:
+            if not p(view):
+                return False
+        return True
+
+    return pred

@@ -1,0 +1,193 @@
+"""The streaming Sigma engine: rules in, `event → matches` out. No I/O besides reading rule files.
+
+Rules are grouped by route key (their log source, see `logsources.py`); within a route, rules with a
+guard (see `compiler.py`) are indexed by their guard atoms, the rest are always evaluated. For one
+event: build its field view once, collect the candidate rules of its routes (a few dict lookups),
+evaluate them. A rule that raises is counted per rule and returned in `Evaluation.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from core.models.ecs import EcsEvent
+from detectors.sigma.compiler import Guards, RuleCompiler
+from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
+from detectors.sigma.index import Bucket, build_buckets
+from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules
+from detectors.sigma.logsources import route_rule
+from detectors.sigma.values import Pred
+from detectors.sigma.view import FieldView, build_view
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    index: int
+    info: RuleInfo
+    pred: Pred
+    guards: Guards
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    rule_id: str
+    title: str
+    level: str | None
+    tags: tuple[str, ...]
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    matches: list[RuleMatch]
+    errors: list[RuleEvaluationError]
+
+
+class DirCounts(BaseModel):
+    files: int = 0
+    rules: int = 0
+    loaded: int = 0
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = {}
+
+
+class LoadReport(BaseModel):
+    """Per rule directory: files read, rule documents, loaded, skipped (by reason)."""
+
+    loaded: int
+    skipped: int
+    dirs: dict[str, DirCounts]
+    skipped_by_reason: dict[str, int]
+
+
+class SigmaEngine:
+    """Evaluate every loaded rule that can match an event. Build with `from_paths`."""
+
+    def __init__(self, rules: Sequence[CompiledRule], skipped: Sequence[SkippedRule], files: Mapping[str, int]):
+        self.rules = list(rules)
+        self.skipped = list(skipped)
+        self.files = dict(files)
+        self.error_counts: Counter[str] = Counter()
+        self.last_errors: dict[str, str] = {}
+        self._buckets: dict[str, Bucket] = build_buckets(self.rules, [r.routes for r in self.rules])
+
+    @classmethod
+    def from_paths(
+        cls, paths: Sequence[Path | str], *, placeholders: Mapping[str, Sequence[str]] | None = None
+    ) -> SigmaEngine:
+        """Load, route and compile every rule file under the given files or directories."""
+        return cls.from_loaded(load_rules([Path(p) for p in paths]), placeholders=placeholders)
+
+    @classmethod
+    def from_loaded(
+        cls, loaded: LoadedRules, *, placeholders: Mapping[str, Sequence[str]] | None = None
+    ) -> SigmaEngine:
+        compiler = RuleCompiler(placeholders)
+        rules: list[CompiledRule] = []
+        skipped = list(loaded.skipped)
+        for info, rule in loaded.rules:
+            compiled = _compile(compiler, info, rule, len(rules))
+            if isinstance(compiled, SkippedRule):
+                skipped.append(compiled)
+            else:
+                rules.append(compiled)
+        return cls(rules, skipped, loaded.files)
+
+    # --- evaluation ---------------------------------------------------------------------------------
+
+    def evaluate(self, event: EcsEvent | Mapping[str, Any]) -> Evaluation:
+        """Matches and rule errors for one event (ECS model, ECS document, or raw nested EVTX JSON)."""
+        return self.evaluate_view(build_view(event))
+
+    def match(self, event: EcsEvent | Mapping[str, Any]) -> list[RuleMatch]:
+        """The rules that match; rule errors are counted in `error_counts` and logged, never dropped."""
+        return self.evaluate(event).matches
+
+    def match_raw_windows(self, record: Mapping[str, Any]) -> list[RuleMatch]:
+        """A raw `{"Event": {"System": …}}` record, seen through the same view as a parsed event."""
+        return self.evaluate(record).matches
+
+    def evaluate_view(self, view: FieldView) -> Evaluation:
+        matches: list[RuleMatch] = []
+        errors: list[RuleEvaluationError] = []
+        rules = self.rules
+        for index in self.candidates(view):
+            rule = rules[index]
+            try:
+                hit = rule.pred(view)
+            except Exception as exc:  # noqa: BLE001 - a faulty rule must not stop the others
+                errors.append(self._failed(rule, view, exc))
+                continue
+            if hit:
+                info = rule.info
+                matches.append(RuleMatch(info.id, info.title, info.level, info.tags, view.event_id))
+        return Evaluation(matches, errors)
+
+    def candidates(self, view: FieldView) -> list[int]:
+        """Indexes of the rules that can match this event, in rule order."""
+        buckets = [b for key in view.routes if (b := self._buckets.get(key)) is not None]
+        if len(buckets) == 1:
+            return buckets[0].candidates(view)
+        merged: set[int] = set()
+        for bucket in buckets:
+            merged.update(bucket.candidates(view))
+        return sorted(merged)
+
+    def rules_for_routes(self, routes: Sequence[str]) -> list[CompiledRule]:
+        """Every rule listening on any of these route keys (for tests and `rules list`)."""
+        wanted = set(routes)
+        return [r for r in self.rules if wanted.intersection(r.routes)]
+
+    def _failed(self, rule: CompiledRule, view: FieldView, exc: Exception) -> RuleEvaluationError:
+        error = RuleEvaluationError(rule.info.id, view.event_id, exc)
+        self.error_counts[rule.info.id] += 1
+        if rule.info.id not in self.last_errors:
+            log.warning("sigma rule %s (%s) raised: %s", rule.info.id, rule.info.path, error)
+        self.last_errors[rule.info.id] = str(error)
+        return error
+
+    # --- reporting ----------------------------------------------------------------------------------
+
+    def report(self) -> LoadReport:
+        dirs: dict[str, DirCounts] = {name: DirCounts(files=n) for name, n in self.files.items()}
+        for rule in self.rules:
+            counts = dirs.setdefault(rule.info.rule_dir, DirCounts())
+            counts.rules += 1
+            counts.loaded += 1
+        reasons: Counter[str] = Counter()
+        for skip in self.skipped:
+            counts = dirs.setdefault(skip.rule_dir, DirCounts())
+            counts.rules += 1
+            counts.skipped += 1
+            counts.skipped_by_reason[skip.reason.value] = counts.skipped_by_reason.get(skip.reason.value, 0) + 1
+            reasons[skip.reason.value] += 1
+        return LoadReport(
+            loaded=len(self.rules), skipped=len(self.skipped), dirs=dirs, skipped_by_reason=dict(reasons)
+        )
+
+
+def _compile(compiler: RuleCompiler, info: RuleInfo, rule: SigmaRule, index: int) -> CompiledRule | SkippedRule:
+    route = route_rule(info.logsource)
+    if route.unsupported is not None:
+        return SkippedRule(
+            info.id, info.title, info.path, info.rule_dir, SkipReason.UNSUPPORTED_LOGSOURCE, route.unsupported
+        )
+    try:
+        condition = compiler.compile(rule)
+    except RuleCompileError as exc:
+        return SkippedRule(info.id, info.title, info.path, info.rule_dir, SkipReason(exc.reason), str(exc))
+    except SigmaError as exc:  # a value pySigma accepted but cannot evaluate: a defect to fix
+        return SkippedRule(info.id, info.title, info.path, info.rule_dir, SkipReason.COMPILE_ERROR, str(exc))
+    return CompiledRule(index, info, condition.pred, condition.guards, route.keys)

@@ -1,0 +1,364 @@
+"""Value matchers: one Sigma value (after pySigma applied the modifiers) → a test on a field view.
+
+pySigma has already turned modifiers into typed values: `contains`/`startswith`/`endswith` into
+wildcards in a `SigmaString`, `windash`/`base64offset` into a `SigmaExpansion` of alternatives,
+`base64`/`wide`/`utf16*` into the encoded string, `re` into `SigmaRegularExpression` (with its i/m/s
+flags), `cidr`, `lt`..`gte`, `fieldref`, `exists`, `cased` into their own types, `all` into AND linking.
+
+Strings compile to plain `str` operations when the wildcards are only leading/trailing (`==`,
+`startswith`, `endswith`, `in`), otherwise to one anchored regex; many values of one field are merged
+into a single test (a frozenset lookup, one `endswith(tuple)`...). Matching is on the lower-cased field
+text unless the value is `cased` or a regex (regexes are case-sensitive unless flagged `i`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaType,
+    SpecialChars,
+)
+
+from detectors.sigma.errors import RuleCompileError
+from detectors.sigma.view import FieldView, norm_field
+
+Pred = Callable[[FieldView], bool]
+StrTest = Callable[[str], bool]
+SEPARATORS = ("\\", "/")
+_RE_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A string value as a shape: exact, prefix, suffix, contains, any (`*`) or regex (fullmatch)."""
+
+    kind: str
+    text: str
+    regex: str = ""
+    literals: tuple[str, ...] = ()  # for regex: the literal runs between wildcards
+
+    def needed(self) -> str:
+        """A substring every matching text contains ("" when there is none)."""
+        if self.kind == "regex":
+            return max(self.literals, key=len, default="")
+        return "" if self.kind == "any" else self.text
+
+
+def is_simple(value: SigmaType) -> bool:
+    """Values that merge into one string test of a field (case-insensitive strings, numbers, booleans)."""
+    if isinstance(value, SigmaString):
+        return not isinstance(value, SigmaCasedString) and not value.contains_placeholder()
+    return isinstance(value, SigmaNumber | SigmaBool)
+
+
+def pattern(value: SigmaType, *, lower: bool = True) -> Pattern:
+    """The shape of a simple value (see `is_simple`), lower-cased for case-insensitive matching."""
+    if isinstance(value, SigmaNumber):
+        return Pattern("number", canon_number(str(value.number)) or str(value.number))
+    if isinstance(value, SigmaBool):
+        return Pattern("exact", "true" if value.boolean else "false")
+    if not isinstance(value, SigmaString):
+        raise RuleCompileError(f"{type(value).__name__} is not a string value")
+    parts = [p.lower() if lower and isinstance(p, str) else p for p in value.s]
+    for p in parts:
+        if not isinstance(p, str | SpecialChars):
+            raise RuleCompileError(f"unresolved placeholder %{p.name}%", reason="unresolved-placeholder")
+    if not parts:
+        return Pattern("exact", "")
+    multi = SpecialChars.WILDCARD_MULTI
+    if SpecialChars.WILDCARD_SINGLE not in parts:
+        literals = [p for p in parts if isinstance(p, str)]
+        inner = parts[1:-1] if len(parts) > 2 else []
+        if not literals:
+            return Pattern("any", "")
+        if len(literals) == 1 and multi not in inner:
+            text = literals[0]
+            starts, ends = parts[0] is multi, parts[-1] is multi
+            kind = {(False, False): "exact", (False, True): "prefix", (True, False): "suffix"}.get(
+                (starts, ends), "contains"
+            )
+            return Pattern(kind, text)
+    return Pattern("regex", "", _regex_source(parts), tuple(p for p in parts if isinstance(p, str)))
+
+
+def _regex_source(parts: Iterable[object]) -> str:
+    out = []
+    for p in parts:
+        if p is SpecialChars.WILDCARD_MULTI:
+            out.append(".*")
+        elif p is SpecialChars.WILDCARD_SINGLE:
+            out.append(".")
+        else:
+            out.append(re.escape(str(p)))
+    return "".join(out)
+
+
+def canon_number(text: str) -> str | None:
+    """A number written in text (`4688`, `0x1250`, `3.0`) in one canonical form; None if not a number."""
+    if not text or not (text[0].isdigit() or (text[0] in "-+" and text[1:2].isdigit())):
+        return None
+    try:
+        return str(int(text, 0))
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+# --- merged string tests ------------------------------------------------------------------------------
+
+
+def any_test(patterns: Sequence[Pattern]) -> StrTest:
+    """One test true when any of the patterns matches a (lower-cased) field text."""
+    if any(p.kind == "any" for p in patterns):
+        return _always
+    exact = frozenset(p.text for p in patterns if p.kind == "exact")
+    numbers = frozenset(p.text for p in patterns if p.kind == "number")
+    prefixes = tuple(p.text for p in patterns if p.kind == "prefix")
+    suffixes = tuple(p.text for p in patterns if p.kind == "suffix")
+    subs = tuple(dict.fromkeys(p.text for p in patterns if p.kind == "contains"))
+    regexes = [p.regex for p in patterns if p.kind == "regex"]
+    tests: list[StrTest] = []
+    if exact or numbers:
+        tests.append(_in_set(exact | numbers, numbers))
+    if prefixes:
+        tests.append(lambda s: s.startswith(prefixes))
+    if suffixes:
+        tests.append(lambda s: s.endswith(suffixes))
+    if subs:
+        tests.append(_contains_any(subs))
+    if regexes:
+        compiled = re.compile("|".join(f"(?:{r})" for r in regexes), re.DOTALL)
+        tests.append(lambda s: compiled.fullmatch(s) is not None)
+    return _or_tests(tests)
+
+
+def _always(_: str) -> bool:
+    return True
+
+
+def _in_set(values: frozenset[str], numbers: frozenset[str]) -> StrTest:
+    if not numbers:
+        return values.__contains__
+
+    def test(s: str) -> bool:
+        return s in values or canon_number(s) in numbers
+
+    return test
+
+
+def _contains_any(subs: tuple[str, ...]) -> StrTest:
+    if len(subs) == 1:
+        only = subs[0]
+        return lambda s: only in s
+
+    def test(s: str) -> bool:
+        for sub in subs:
+            if sub in s:
+                return True
+        return False
+
+    return test
+
+
+def _or_tests(tests: list[StrTest]) -> StrTest:
+    if len(tests) == 1:
+        return tests[0]
+
+    def test(s: str) -> bool:
+        for t in tests:
+            if t(s):
+                return True
+        return False
+
+    return test
+
+
+def keyword_test(patterns: Sequence[Pattern]) -> StrTest:
+    """Keywords search the full text: every pattern is implicitly `*value*`."""
+    subs: list[Pattern] = []
+    for p in patterns:
+        if p.kind == "regex":
+            subs.append(Pattern("regex", "", f".*(?:{p.regex}).*", p.literals))
+        elif p.kind == "any":
+            subs.append(p)
+        else:
+            subs.append(Pattern("contains", p.text))
+    return any_test(subs)
+
+
+# --- field predicates ---------------------------------------------------------------------------------
+
+
+def field_any(key: str, test: StrTest, *, cased: bool = False) -> Pred:
+    """True when the field's text (any element of a list) passes the test."""
+    if cased:
+
+        def pred_cased(view: FieldView) -> bool:
+            return _any_value(view.text(key), test)
+
+        return pred_cased
+
+    def pred(view: FieldView) -> bool:
+        s = view.low(key)
+        if s is None:
+            return False
+        if s.__class__ is str:
+            return test(s)  # type: ignore[arg-type]
+        for x in s:
+            if test(x):
+                return True
+        return False
+
+    return pred
+
+
+def field_all(key: str, tests: Sequence[StrTest]) -> Pred:
+    """`field|all`: every test passes (each on any element of a list value)."""
+
+    def pred(view: FieldView) -> bool:
+        s = view.low(key)
+        if s is None:
+            return False
+        if s.__class__ is str:
+            for t in tests:
+                if not t(s):  # type: ignore[arg-type]
+                    return False
+            return True
+        return all(any(t(x) for x in s) for t in tests)
+
+    return pred
+
+
+def keywords_any(test: StrTest, *, cased: bool = False) -> Pred:
+    def pred(view: FieldView) -> bool:
+        for text in view.texts() if cased else view.ltexts():
+            if test(text):
+                return True
+        return False
+
+    return pred
+
+
+def _any_value(value: str | tuple[str, ...] | None, test: StrTest) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return test(value)
+    return any(test(x) for x in value)
+
+
+def special(field: str | None, value: SigmaType) -> Pred:
+    """A predicate for the value types that do not merge into string tests."""
+    key = norm_field(field) if field else None
+    if isinstance(value, SigmaCasedString):
+        test = any_test([pattern(value, lower=False)])
+        return field_any(key, test, cased=True) if key else keywords_any(keyword_test([pattern(value, lower=False)]),
+                                                                         cased=True)  # fmt: skip
+    if isinstance(value, SigmaRegularExpression):
+        flags = 0
+        for flag in value.flags:
+            flags |= _RE_FLAGS[flag]
+        regex = re.compile(str(value.regexp), flags)
+        test = lambda s: regex.search(s) is not None  # noqa: E731
+        return field_any(key, test, cased=True) if key else keywords_any(test, cased=True)
+    if key is None:
+        raise RuleCompileError(f"{type(value).__name__} needs a field (keyword search cannot use it)")
+    if isinstance(value, SigmaNull):
+        return lambda view: view.get(key) in (None, "", [], ())
+    if isinstance(value, SigmaExists):
+        wanted = bool(value.exists)
+        return lambda view: (view.get(key) is not None) is wanted
+    if isinstance(value, SigmaCIDRExpression):
+        return field_any(key, _cidr_test(value), cased=True)
+    if isinstance(value, SigmaCompareExpression):
+        return field_any(key, _compare_test(value), cased=True)
+    if isinstance(value, SigmaFieldReference):
+        return _fieldref(key, value)
+    raise RuleCompileError(f"value type {type(value).__name__} is not supported by the stream engine")
+
+
+def _cidr_test(value: SigmaCIDRExpression) -> StrTest:
+    network = value.network
+
+    def test(s: str) -> bool:
+        try:
+            address = ipaddress.ip_address(s.strip().strip("[]").split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped and network.version == 4:
+            address = address.ipv4_mapped
+        return address.version == network.version and address in network
+
+    return test
+
+
+_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
+    CompareOperators.LT: lambda a, b: a < b,
+    CompareOperators.LTE: lambda a, b: a <= b,
+    CompareOperators.GT: lambda a, b: a > b,
+    CompareOperators.GTE: lambda a, b: a >= b,
+    CompareOperators.NEQ: lambda a, b: a != b,
+}
+
+
+def _compare_test(value: SigmaCompareExpression) -> StrTest:
+    op, limit = _COMPARE[value.op], float(value.number.number)
+
+    def test(s: str) -> bool:
+        canon = canon_number(s.strip())
+        return canon is not None and op(float(canon), limit)
+
+    return test
+
+
+def _fieldref(key: str, value: SigmaFieldReference) -> Pred:
+    ref = norm_field(value.field)
+    starts, ends = value.starts_with, value.ends_with
+
+    def compare(a: str, b: str) -> bool:
+        if starts and ends:
+            return b in a
+        if starts:
+            return a.startswith(b)
+        if ends:
+            return a.endswith(b)
+        return a == b
+
+    def pred(view: FieldView) -> bool:
+        a, b = view.low(key), view.low(ref)
+        if a is None or b is None:
+            return False
+        left = (a,) if isinstance(a, str) else a
+        right = (b,) if isinstance(b, str) else b
+        return any(compare(x, y) for x in left for y in right)
+
+    return pred
+
+
+def basename(text: str) -> str:
+    """The last path segment (after the last `\\` or `/`)."""
+    return text[max(text.rfind("\\"), text.rfind("/")) + 1 :]
