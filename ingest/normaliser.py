@@ -92,7 +92,8 @@ class Normaliser:
         for item in items:
             result = item if isinstance(item, DeadLetter) else normalise(item, self.zone)
             if isinstance(result, DeadLetter):
-                send(Topic.DEADLETTER.value, key=result.source.encode(), value=result.model_dump_json(by_alias=True).encode())
+                value = result.model_dump_json(by_alias=True).encode()
+                send(Topic.DEADLETTER.value, key=result.source.encode(), value=value)
                 self.counts["deadletters"] += 1
             else:
                 send(Topic.EVENTS.value, key=(result.vigil.entity or "").encode(), value=result.model_dump_json(

@@ -99,13 +99,13 @@ class RuleCompiler:
                     if v.is_simple(value):
                         by_field.setdefault(key, []).append(v.pattern(value))
                     else:
-                        nodes.append(Node(v.special(arg.field, value), (), 4))
+                        nodes.append(_special(key, v.special(arg.field, value), 5))
             elif isinstance(arg, ConditionValueExpression):
                 for value in self._values(arg.value):
                     if v.is_simple(value):
                         keywords.append(v.pattern(value))
                     else:
-                        nodes.append(Node(v.special(None, value), (), 10))
+                        nodes.append(_special(KEYWORDS, v.special(None, value), 10))
             else:
                 nodes.append(self.node(arg))
         for key, patterns in by_field.items():
@@ -162,6 +162,12 @@ class RuleCompiler:
                 f"placeholder %{placeholder.name}% has no configured values", reason="unresolved-placeholder"
             )
         return iter(found)
+
+
+def _special(key: str, special: v.Special, cost: float) -> Node:
+    if len(special.needs) >= MIN_LITERAL:
+        return Node(special.pred, (frozenset({("sub", key, special.needs)}),), cost)
+    return Node(special.pred, (), cost)
 
 
 def _flatten(args: Iterable[object], kind: type) -> list[object]:

@@ -8,19 +8,19 @@ event costs one lookup), preferring exact atoms (`eq`, `base`) over substring at
 contains each of its trigrams. The trigram chosen is the one least shared with other literals of the
 route and not a fragment every Windows or Linux path carries (`exe`, `c:\\w`, `/us`...). An event's
 field is cut into trigrams once (or, for long texts such as script blocks, each indexed trigram is
-searched in it), and the rules of the trigrams found become candidates.
+searched in it); for each trigram found, the literals indexed under it are checked with `in` (cheap)
+and only the rules whose literal is really there become candidates.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Protocol
 
-from detectors.sigma.compiler import KEYWORDS, Guard
+from detectors.sigma.compiler import KEYWORDS, Atom, Guard
 from detectors.sigma.values import basename, canon_number
-from detectors.sigma.view import FieldView, Text
+from detectors.sigma.view import FieldView
 
 # Text every event of the kind carries: trigrams of these make poor index keys.
 _COMMON_TEXT = (
@@ -41,59 +41,62 @@ class _Rule(Protocol):
     def guards(self) -> tuple[Guard, ...]: ...
 
 
-@dataclass(slots=True)
 class Bucket:
     """The rules of one route key: unguarded ones always run, guarded ones only on an atom hit."""
 
-    always: list[int] = field(default_factory=list)
-    eq: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    base: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    tri: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    __slots__ = ("always", "eq", "base", "tri")
+
+    def __init__(self) -> None:
+        self.always: list[int] = []
+        self.eq: dict[str, dict[str, list[int]]] = {}
+        self.base: dict[str, dict[str, list[int]]] = {}
+        self.tri: dict[str, dict[str, list[tuple[int, str]]]] = {}
 
     def candidates(self, view: FieldView) -> list[int]:
         hits: set[int] = set()
+        low = view.low
         for key, table in self.eq.items():
-            for x in _strings(view.low(key)):
-                found = table.get(x)
+            s = low(key)
+            if s is None:
+                continue
+            for x in (s,) if s.__class__ is str else s:
+                found = table.get(x)  # type: ignore[call-overload]
                 if found:
                     hits.update(found)
-                canon = canon_number(x)
-                if canon is not None and canon != x and (found := table.get(canon)):
-                    hits.update(found)
+                if x[:1].isdigit() or x[:1] == "-":  # numbers compare by value: 0x10 == 16
+                    canon = canon_number(x)  # type: ignore[arg-type]
+                    if canon is not None and canon != x and (found := table.get(canon)):
+                        hits.update(found)
         for key, table in self.base.items():
-            for x in _strings(view.low(key)):
-                found = table.get(basename(x))
+            s = low(key)
+            if s is None:
+                continue
+            for x in (s,) if s.__class__ is str else s:
+                found = table.get(basename(x))  # type: ignore[arg-type]
                 if found:
                     hits.update(found)
         for key, table in self.tri.items():
-            texts = view.ltexts() if key == KEYWORDS else _strings(view.low(key))
-            _trigram_hits(texts, table, hits)
+            if key == KEYWORDS:
+                _trigram_hits((view.lfulltext(),), table, hits)
+            elif (s := low(key)) is not None:
+                _trigram_hits((s,) if s.__class__ is str else s, table, hits)  # type: ignore[arg-type]
         if not hits:
             return self.always
         return [*self.always, *sorted(hits)]
 
 
-def _strings(value: Text | None) -> Iterable[str]:
-    if value is None:
-        return ()
-    return (value,) if value.__class__ is str else value  # type: ignore[return-value]
-
-
-def _trigram_hits(texts: Iterable[str], table: dict[str, list[int]], hits: set[int]) -> None:
-    limit = 4 * len(table)
-    grams: set[str] = set()
+def _trigram_hits(texts: Iterable[str], table: dict[str, list[tuple[int, str]]], hits: set[int]) -> None:
+    """Add every rule whose literal occurs in one of the texts, found through the literal's trigram."""
     for text in texts:
         size = len(text)
-        if size > limit:  # long text: search each indexed trigram in it instead of cutting it up
-            for gram, rules in table.items():
-                if gram in text:
-                    hits.update(rules)
-        elif size >= 3:
-            grams.update(text[i : i + 3] for i in range(size - 2))
-    for gram in grams:
-        found = table.get(gram)
-        if found:
-            hits.update(found)
+        if len(table) * (100 + size) < 200 * size:  # cheaper to search each indexed trigram than to cut
+            grams: Iterable[str] = [gram for gram in table if gram in text]
+        else:
+            grams = {text[i : i + 3] for i in range(size - 2)}.intersection(table)
+        for gram in grams:
+            for rule, literal in table[gram]:
+                if rule not in hits and literal in text:
+                    hits.add(rule)
 
 
 def build_buckets(rules: Sequence[_Rule], routes: Sequence[tuple[str, ...]]) -> dict[str, Bucket]:
@@ -106,34 +109,63 @@ def build_buckets(rules: Sequence[_Rule], routes: Sequence[tuple[str, ...]]) -> 
 
 
 def _bucket(rules: Sequence[_Rule]) -> Bucket:
-    popularity: Counter[str] = Counter()
+    """Index each rule under the alternative guard whose atoms the fewest other rules share.
+
+    An atom many rules hang on (`Image` ends with `\\powershell.exe`) is one many events carry too; a rare
+    one (`CommandLine` contains `-encodedcommand`) keeps the candidate list short.
+    """
+    popularity: Counter[Atom] = Counter()
     for rule in rules:
-        popularity.update({atom[1] for guard in rule.guards for atom in guard})
+        popularity.update({atom for guard in rule.guards for atom in guard})
     bucket = Bucket()
-    chosen: list[tuple[int, Guard]] = []
+    chosen: dict[int, Guard] = {}
     for rule in rules:
         if not rule.guards:
             bucket.always.append(rule.index)
-            continue
-        chosen.append((rule.index, min(rule.guards, key=lambda g: _preference(g, popularity))))
-    shared = _literal_trigram_counts(guard for _, guard in chosen)
-    for index, guard in chosen:
+        else:
+            chosen[rule.index] = min(rule.guards, key=lambda g: (sum(popularity[a] for a in g), len(g)))
+    _fewer_fields(chosen, {rule.index: list(rule.guards) for rule in rules})
+    shared = _literal_trigram_counts(chosen.values())
+    for index, guard in chosen.items():
         for kind, key, value in guard:
             if kind == "sub":
-                table = bucket.tri.setdefault(key, {})
-                value = _rarest_trigram(value, shared.get(key, Counter()))
-            else:
-                table = (bucket.eq if kind == "eq" else bucket.base).setdefault(key, {})
-            rules_of = table.setdefault(value, [])
+                gram = _rarest_trigram(value, shared.get(key, Counter()))
+                entries = bucket.tri.setdefault(key, {}).setdefault(gram, [])
+                if (index, value) not in entries:
+                    entries.append((index, value))
+                continue
+            rules_of = (bucket.eq if kind == "eq" else bucket.base).setdefault(key, {}).setdefault(value, [])
             if index not in rules_of:
                 rules_of.append(index)
     return bucket
 
 
-def _preference(guard: Guard, popularity: Counter[str]) -> tuple[int, int, int]:
-    """Exact atoms first, then the guard on the most shared field, then the fewest atoms."""
-    substring = int(any(atom[0] == "sub" for atom in guard))
-    return (substring, -min((popularity[atom[1]] for atom in guard), default=0), len(guard))
+_MIN_FIELD_RULES = 4  # a field looked up on every event of the route should serve at least this many rules
+
+
+def _fewer_fields(chosen: dict[int, Guard], options: dict[int, list[Guard]]) -> None:
+    """Move rules off fields that few rules use onto fields already looked up, where they can.
+
+    Each indexed field costs a lookup on every event of the route; a handful of extra candidates on a
+    shared field (`EventID`) is cheaper than a field looked up for one rule.
+    """
+    while True:
+        users: Counter[tuple[str, str]] = Counter()
+        for guard in chosen.values():
+            users.update({(kind, key) for kind, key, _ in guard})
+        moved = False
+        for index, guard in chosen.items():
+            if all(users[(kind, key)] >= _MIN_FIELD_RULES for kind, key, _ in guard):
+                continue
+            better = [
+                g for g in options[index]
+                if g != guard and all(users[(kind, key)] >= _MIN_FIELD_RULES for kind, key, _ in g)
+            ]  # fmt: skip
+            if better:
+                chosen[index] = min(better, key=len)
+                moved = True
+        if not moved:
+            return
 
 
 def _literal_trigram_counts(guards: Iterable[Guard]) -> dict[str, Counter[str]]:
@@ -147,7 +179,9 @@ def _literal_trigram_counts(guards: Iterable[Guard]) -> dict[str, Counter[str]]:
 
 
 def _rarest_trigram(literal: str, shared: Counter[str]) -> str:
-    return min(_grams(literal), key=lambda g: (g in _COMMON_GRAMS, not g.strip().isalnum(), shared[g], g))
+    """The trigram of the literal least likely in ordinary text: not a path fragment, alphanumeric,
+    shared with few other literals of the route."""
+    return min(_grams(literal), key=lambda g: (g in _COMMON_GRAMS, not g.isalnum(), shared[g], g))
 
 
 def _grams(text: str) -> set[str]:

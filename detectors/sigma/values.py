@@ -36,11 +36,13 @@ from sigma.types import (
 )
 
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.view import FieldView, norm_field
+from detectors.sigma.regex_literals import required_literals
+from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView, norm_field
 
 Pred = Callable[[FieldView], bool]
 StrTest = Callable[[str], bool]
 SEPARATORS = ("\\", "/")
+_NOT_SEPARATOR = f"[^{KEYWORD_SEPARATOR}]"
 _RE_FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
     SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
@@ -56,6 +58,7 @@ class Pattern:
     text: str
     regex: str = ""
     literals: tuple[str, ...] = ()  # for regex: the literal runs between wildcards
+    parts: tuple[str | SpecialChars, ...] = ()  # for regex: literals and wildcards in order
 
     def needed(self) -> str:
         """A substring every matching text contains ("" when there is none)."""
@@ -98,16 +101,17 @@ def pattern(value: SigmaType, *, lower: bool = True) -> Pattern:
                 (starts, ends), "contains"
             )
             return Pattern(kind, text)
-    return Pattern("regex", "", _regex_source(parts), tuple(p for p in parts if isinstance(p, str)))
+    literal_runs = tuple(p for p in parts if isinstance(p, str))
+    return Pattern("regex", "", _regex_source(parts), literal_runs, tuple(parts))  # type: ignore[arg-type]
 
 
-def _regex_source(parts: Iterable[object]) -> str:
+def _regex_source(parts: Iterable[object], any_char: str = ".") -> str:
     out = []
     for p in parts:
         if p is SpecialChars.WILDCARD_MULTI:
-            out.append(".*")
+            out.append(any_char + "*")
         elif p is SpecialChars.WILDCARD_SINGLE:
-            out.append(".")
+            out.append(any_char)
         else:
             out.append(re.escape(str(p)))
     return "".join(out)
@@ -141,6 +145,7 @@ def any_test(patterns: Sequence[Pattern]) -> StrTest:
     suffixes = tuple(p.text for p in patterns if p.kind == "suffix")
     subs = tuple(dict.fromkeys(p.text for p in patterns if p.kind == "contains"))
     regexes = [p.regex for p in patterns if p.kind == "regex"]
+    searches = [p.regex for p in patterns if p.kind == "search"]
     tests: list[StrTest] = []
     if exact or numbers:
         tests.append(_in_set(exact | numbers, numbers))
@@ -153,6 +158,9 @@ def any_test(patterns: Sequence[Pattern]) -> StrTest:
     if regexes:
         compiled = re.compile("|".join(f"(?:{r})" for r in regexes), re.DOTALL)
         tests.append(lambda s: compiled.fullmatch(s) is not None)
+    if searches:
+        searched = re.compile("|".join(f"(?:{r})" for r in searches), re.DOTALL)
+        tests.append(lambda s: searched.search(s) is not None)
     return _or_tests(tests)
 
 
@@ -171,14 +179,69 @@ def _in_set(values: frozenset[str], numbers: frozenset[str]) -> StrTest:
 
 
 def _contains_any(subs: tuple[str, ...]) -> StrTest:
+    if "" in subs:
+        return _always
     if len(subs) == 1:
         only = subs[0]
         return lambda s: only in s
+    if len(subs) > _MANY_SUBSTRINGS:
+        if not any(sub.isascii() for sub in subs):
+            return _contains_any_non_ascii(subs)
+        return _contains_any_trie(subs)
 
     def test(s: str) -> bool:
         for sub in subs:
             if sub in s:
                 return True
+        return False
+
+    return test
+
+
+_MANY_SUBSTRINGS = 40  # above this, one trie-shaped regex beats a loop of `in` (measured on command lines)
+
+
+def _contains_any_trie(subs: tuple[str, ...]) -> StrTest:
+    """Long lists (cmdlet names, emoji, homoglyphs): one regex shaped as a trie of the literals, so the
+    search shares their common prefixes and skips positions whose character starts none of them."""
+    regex = re.compile(trie_regex(subs))
+    return lambda s: regex.search(s) is not None
+
+
+def trie_regex(words: Iterable[str]) -> str:
+    """A regex matching exactly the given literals, factored by common prefixes."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: dict) -> str:  # type: ignore[type-arg]
+        branches = [re.escape(char) + build(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+def _contains_any_non_ascii(subs: tuple[str, ...]) -> StrTest:
+    """Lists of literals that each hold a non-ASCII character (emoji, homoglyphs): nothing to do for an
+    ASCII text, else only try the literals whose first non-ASCII character occurs in it."""
+    by_char: dict[str, list[str]] = {}
+    for sub in subs:
+        by_char.setdefault(next(c for c in sub if not c.isascii()), []).append(sub)
+    chars = frozenset(by_char)
+
+    def test(s: str) -> bool:
+        if s.isascii():
+            return False
+        for char in chars.intersection(s):
+            for sub in by_char[char]:
+                if sub in s:
+                    return True
         return False
 
     return test
@@ -198,13 +261,14 @@ def _or_tests(tests: list[StrTest]) -> StrTest:
 
 
 def keyword_test(patterns: Sequence[Pattern]) -> StrTest:
-    """Keywords search the full text: every pattern is implicitly `*value*`."""
+    """Keywords search the full text (`FieldView.fulltext`): every pattern is implicitly `*value*`,
+    and wildcards do not cross the NUL between two field values."""
     subs: list[Pattern] = []
     for p in patterns:
         if p.kind == "regex":
-            subs.append(Pattern("regex", "", f".*(?:{p.regex}).*", p.literals))
+            subs.append(Pattern("search", "", _regex_source(p.parts, _NOT_SEPARATOR)))
         elif p.kind == "any":
-            subs.append(p)
+            subs.append(Pattern("contains", ""))  # `*`: any non-empty text
         else:
             subs.append(Pattern("contains", p.text))
     return any_test(subs)
@@ -254,13 +318,15 @@ def field_all(key: str, tests: Sequence[StrTest]) -> Pred:
 
 
 def keywords_any(test: StrTest, *, cased: bool = False) -> Pred:
-    def pred(view: FieldView) -> bool:
-        for text in view.texts() if cased else view.ltexts():
-            if test(text):
-                return True
-        return False
+    """Keyword search over the event's full text (lower-cased unless `cased`)."""
+    if cased:
+        return lambda view: test(view.fulltext())
+    return lambda view: test(view.lfulltext())
 
-    return pred
+
+def keywords_each(test: StrTest) -> Pred:
+    """Keyword search value by value (regular expressions: `.` must not cross from one field to the next)."""
+    return lambda view: any(test(t) for t in view.fulltext().split(KEYWORD_SEPARATOR))
 
 
 def _any_value(value: str | tuple[str, ...] | None, test: StrTest) -> bool:
@@ -271,34 +337,71 @@ def _any_value(value: str | tuple[str, ...] | None, test: StrTest) -> bool:
     return any(test(x) for x in value)
 
 
-def special(field: str | None, value: SigmaType) -> Pred:
-    """A predicate for the value types that do not merge into string tests."""
+@dataclass(frozen=True, slots=True)
+class Special:
+    """A predicate for a value that does not merge into a string test, and what it needs in the text."""
+
+    pred: Pred
+    needs: str = ""  # a lower-case substring every matching value contains ("" when unknown)
+
+
+def special(field: str | None, value: SigmaType) -> Special:
+    """The values that do not merge into string tests: cased strings, regexes, null, exists, cidr,
+    comparisons and field references."""
     key = norm_field(field) if field else None
     if isinstance(value, SigmaCasedString):
-        test = any_test([pattern(value, lower=False)])
-        return field_any(key, test, cased=True) if key else keywords_any(keyword_test([pattern(value, lower=False)]),
-                                                                         cased=True)  # fmt: skip
+        cased = pattern(value, lower=False)
+        if key:
+            return Special(field_any(key, any_test([cased]), cased=True), cased.needed().lower())
+        return Special(keywords_any(keyword_test([cased]), cased=True), cased.needed().lower())
     if isinstance(value, SigmaRegularExpression):
-        flags = 0
-        for flag in value.flags:
-            flags |= _RE_FLAGS[flag]
-        regex = re.compile(str(value.regexp), flags)
-        test = lambda s: regex.search(s) is not None  # noqa: E731
-        return field_any(key, test, cased=True) if key else keywords_any(test, cased=True)
+        return _regex(key, value)
     if key is None:
         raise RuleCompileError(f"{type(value).__name__} needs a field (keyword search cannot use it)")
     if isinstance(value, SigmaNull):
-        return lambda view: view.get(key) in (None, "", [], ())
+        return Special(lambda view: view.get(key) in (None, "", [], ()))
     if isinstance(value, SigmaExists):
         wanted = bool(value.exists)
-        return lambda view: (view.get(key) is not None) is wanted
+        return Special(lambda view: (view.get(key) is not None) is wanted)
     if isinstance(value, SigmaCIDRExpression):
-        return field_any(key, _cidr_test(value), cased=True)
+        return Special(field_any(key, _cidr_test(value), cased=True))
     if isinstance(value, SigmaCompareExpression):
-        return field_any(key, _compare_test(value), cased=True)
+        return Special(field_any(key, _compare_test(value), cased=True))
     if isinstance(value, SigmaFieldReference):
-        return _fieldref(key, value)
+        return Special(_fieldref(key, value))
     raise RuleCompileError(f"value type {type(value).__name__} is not supported by the stream engine")
+
+
+def _regex(key: str | None, value: SigmaRegularExpression) -> Special:
+    """`re` (case-sensitive unless `i`), searched; skipped cheaply when a literal it needs is absent."""
+    flags = 0
+    for flag in value.flags:
+        flags |= _RE_FLAGS[flag]
+    source = _unpadded(str(value.regexp))
+    regex = re.compile(source, flags)
+    literals = required_literals(source, flags)
+    if literals:
+        test: StrTest = lambda s: all(lit in s for lit in literals) and regex.search(s) is not None  # noqa: E731
+    else:
+        test = lambda s: regex.search(s) is not None  # noqa: E731
+    pred = field_any(key, test, cased=True) if key else keywords_each(test)
+    return Special(pred, literals[0].lower() if literals else "")
+
+
+def _unpadded(regex: str) -> str:
+    """Searching `.*x.*` finds what searching `x` finds, without the quadratic backtracking."""
+    original = regex
+    while regex.startswith(".*") and not regex.startswith(".*?"):
+        regex = regex[2:]
+    while regex.endswith(".*") and not regex.endswith("\\.*"):
+        regex = regex[:-2]
+    if not regex or regex[0] in "*+?{":
+        return original
+    try:
+        re.compile(regex)
+    except re.error:
+        return original
+    return regex
 
 
 def _cidr_test(value: SigmaCIDRExpression) -> StrTest:

@@ -16,10 +16,10 @@ Values are read once and cached per view, lower-cased once for the default case-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
-from core.models.ecs import EcsEvent
+from core.models.ecs import EcsEvent, Winlog
 from detectors.sigma import fields as ecs_fields
 from detectors.sigma import logsources as ls
 from detectors.sigma.paths import path
@@ -35,14 +35,14 @@ _INTEGRITY = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192": "Med
 class FieldView:
     """Sigma field name (lower case) → value, for one event. Not thread-safe (per-event caches)."""
 
-    __slots__ = ("values", "routes", "event_id", "_lazy", "_low", "_text", "_texts", "_ltexts", "_text_values")
+    __slots__ = ("values", "routes", "event_id", "_lazy", "_low", "_text", "_full", "_lfull", "_text_values")
 
     def __init__(
         self,
         values: dict[str, Any],
         routes: tuple[str, ...],
         event_id: str | None,
-        text_values: Callable[[], list[Any]],
+        text_values: Callable[[], Iterable[Any]],
         lazy: Callable[[str], Any] | None = None,
     ) -> None:
         self.values = values
@@ -52,8 +52,8 @@ class FieldView:
         self._text_values = text_values
         self._low: dict[str, Text | None] = {}
         self._text: dict[str, Text | None] = {}
-        self._texts: tuple[str, ...] | None = None
-        self._ltexts: tuple[str, ...] | None = None
+        self._full: str | None = None
+        self._lfull: str | None = None
 
     def get(self, key: str) -> Any:
         """The raw value of a field (None when absent)."""
@@ -63,49 +63,59 @@ class FieldView:
             self.values[key] = value
         return value
 
-    def has(self, key: str) -> bool:
-        return self.get(key) is not None
-
     def text(self, key: str) -> Text | None:
         """The value as text (lists as a tuple of texts), original case."""
         found = self._text.get(key, _MISSING)
         if found is _MISSING:
-            found = self._text[key] = as_text(self.get(key))
+            value = self.values.get(key, _MISSING)
+            if value is _MISSING:
+                value = self.get(key)
+            found = self._text[key] = value if value.__class__ is str else as_text(value)
         return found  # type: ignore[no-any-return]
 
     def low(self, key: str) -> Text | None:
         """The value as lower-case text: what case-insensitive matchers compare."""
         found = self._low.get(key, _MISSING)
-        if found is _MISSING:
-            raw = self.text(key)
-            if raw is None:
-                found = None
-            elif raw.__class__ is str:
-                found = raw.lower()  # type: ignore[union-attr]
-            else:
-                found = tuple(x.lower() for x in raw)
-            self._low[key] = found
+        if found is not _MISSING:
+            return found  # type: ignore[no-any-return]
+        value = self.values.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.get(key)
+        if value is None:
+            found = None
+        elif value.__class__ is str:
+            found = value.lower()
+        else:
+            text = as_text(value)
+            found = text.lower() if isinstance(text, str) else tuple(x.lower() for x in text or ())
+        self._low[key] = found
         return found  # type: ignore[no-any-return]
 
-    def texts(self) -> tuple[str, ...]:
-        """Everything keyword (full-text) search looks at, original case."""
-        if self._texts is None:
+    def fulltext(self) -> str:
+        """What keyword (full-text) search looks at: every text of the event, NUL-separated, original case.
+
+        A keyword never contains NUL, so a substring found here lies within one field value.
+        """
+        if self._full is None:
             out: list[str] = []
             for value in self._text_values():
-                text = as_text(value)
-                if text is None:
+                text = value if value.__class__ is str else as_text(value)
+                if not text:
                     continue
                 if text.__class__ is str:
                     out.append(text)  # type: ignore[arg-type]
                 else:
                     out.extend(text)
-            self._texts = tuple(t for t in out if t)
-        return self._texts
+            self._full = KEYWORD_SEPARATOR.join(out)
+        return self._full
 
-    def ltexts(self) -> tuple[str, ...]:
-        if self._ltexts is None:
-            self._ltexts = tuple(t.lower() for t in self.texts())
-        return self._ltexts
+    def lfulltext(self) -> str:
+        if self._lfull is None:
+            self._lfull = self.fulltext().lower()
+        return self._lfull
+
+
+KEYWORD_SEPARATOR = "\x00"
 
 
 def as_text(value: Any) -> Text | None:
@@ -139,40 +149,90 @@ def build_view(event: EcsEvent | Mapping[str, Any]) -> FieldView:
 # --- Windows ------------------------------------------------------------------------------------------
 
 
+class _WinRecord(NamedTuple):
+    channel: str
+    event_id: str
+    provider: Any
+    data: Mapping[str, Any]
+    event: Any  # the EcsEvent or document, for the System fields read on demand
+    winlog: Any
+
+
+def _record(event: EcsEvent | Mapping[str, Any], winlog: Any) -> _WinRecord:
+    if isinstance(winlog, Winlog):  # the stream's case: plain attribute reads
+        event_id = winlog.event_id or (event.event.code if isinstance(event, EcsEvent) else None)
+        return _WinRecord(winlog.channel or "", event_id or "", winlog.provider_name, winlog.event_data, event, winlog)
+    return _WinRecord(
+        str(path(winlog, "channel") or ""),
+        str(path(winlog, "event_id") or path(event, "event.code") or ""),
+        path(winlog, "provider_name"),
+        path(winlog, "event_data") or {},
+        event,
+        winlog,
+    )
+
+
 def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
-    channel = str(path(winlog, "channel") or "")
-    event_id = str(path(winlog, "event_id") or path(event, "event.code") or "")
-    lchannel = channel.lower()
-    data: Mapping[str, Any] = path(winlog, "event_data") or {}
-    values: dict[str, Any] = {norm_field(k): v for k, v in data.items()}
-    provider = path(winlog, "provider_name")
-    computer = path(winlog, "computer_name") or path(event, "host.name")
-    system = {
-        "eventid": event_id, "channel": channel, "eventlog": channel, "provider_name": provider,
-        "computer": computer, "computername": computer, "eventrecordid": path(winlog, "record_id"),
-        "task": path(winlog, "task"), "opcode": path(winlog, "opcode"),
-        "keywords": _keywords_hex(path(winlog, "keywords") or ()), "level": _level(path(event, "log.level")),
-        "security_userid": path(event, "user.id"),
-    }  # fmt: skip
-    for key, value in system.items():
-        if value is not None:
-            values.setdefault(key, value)
-    if lchannel == ls.SECURITY and event_id == "4688":
+    rec = _record(event, winlog)
+    lchannel = rec.channel.lower()
+    values = _normalized(rec.data)
+    values.setdefault("eventid", rec.event_id)
+    values.setdefault("channel", rec.channel)
+    values.setdefault("provider_name", rec.provider)
+    if lchannel == ls.SECURITY and rec.event_id == "4688":
         _alias_4688(values)
-    elif lchannel == ls.DEFENDER and event_id in ls.DEFENDER_DETECTIONS:
+    elif lchannel == ls.DEFENDER and rec.event_id in ls.DEFENDER_DETECTIONS:
         values.setdefault("signature", values.get("threatname"))
         values.setdefault("filename", values.get("path"))
+    data_values = rec.data.values()
 
     def text_values() -> list[Any]:
-        return [*data.values(), path(event, "message")]
+        return [*data_values, path(event, "message")]
 
     return FieldView(
         values,
-        ls.windows_event_routes(lchannel, event_id),
-        _event_id(event, winlog),
+        ls.windows_event_routes(lchannel, rec.event_id),
+        _event_id(rec),
         text_values,
-        lambda key: path(event, key) if "." in key else None,
+        lambda key: _system_field(rec, key),
     )
+
+
+_NORMS: dict[str, str] = {}
+
+
+def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Event data under normalised names (memoised: the same few hundred names recur)."""
+    out: dict[str, Any] = {}
+    norms = _NORMS
+    for key, value in data.items():
+        name = norms.get(key)
+        if name is None:
+            name = norm_field(key)
+            if len(norms) < 50_000:
+                norms[key] = name
+        out[name] = value
+    return out
+
+
+def _system_field(rec: _WinRecord, key: str) -> Any:
+    """System fields beyond EventID/Channel/Provider_Name, and ECS paths, read when a rule asks."""
+    match key:
+        case "eventlog":
+            return rec.channel
+        case "computer" | "computername":
+            return path(rec.winlog, "computer_name") or path(rec.event, "host.name")
+        case "eventrecordid":
+            return path(rec.winlog, "record_id")
+        case "task" | "opcode":
+            return path(rec.winlog, key)
+        case "keywords":
+            return _keywords_hex(path(rec.winlog, "keywords") or ())
+        case "level":
+            return _level(path(rec.event, "log.level"))
+        case "security_userid":
+            return path(rec.event, "user.id")
+    return path(rec.event, key) if "." in key else None
 
 
 def _alias_4688(values: dict[str, Any]) -> None:
@@ -213,12 +273,12 @@ def _level(name: Any) -> tuple[str, str] | None:
     return (number, name) if number else None
 
 
-def _event_id(event: Any, winlog: Any) -> str | None:
-    found = path(event, "event.id")
+def _event_id(rec: _WinRecord) -> str | None:
+    found = path(rec.event, "event.id")
     if found:
         return str(found)
-    record = path(winlog, "record_id")
-    return f"{path(winlog, 'channel')}#{record}" if record is not None else None
+    record = path(rec.winlog, "record_id")
+    return f"{rec.channel}#{record}" if record is not None else None
 
 
 # --- everything else ----------------------------------------------------------------------------------

@@ -47,7 +47,10 @@ _ACCESS = re.compile(
 _SQUID = re.compile(r"\s*\d{9,11}\.\d{1,6} +-?\d+ \S+ [A-Z][A-Z_]*/\d{3} \d+ \S+ \S+ \S+ [A-Z_]+/\S+ \S+")
 _PROXIFIER = re.compile(r"\[\d\d\.\d\d \d\d:\d\d:\d\d\] .+? - \S+:\d{1,5} ")
 _LEADING_PRI = re.compile(rf"^{_PRI}")
-_KV_PAIR = re.compile(r'[A-Za-z_][\w.-]*=(?:"[^"]*"|\S*)')
+# The lookbehind keeps findall linear: without it every position inside a long token is a new start.
+_KV_PAIR = re.compile(r'(?<![\w.-])[A-Za-z_][\w.-]*=(?:"[^"]*"|\S*)')
+# Detection only needs the start of a record; bounding it keeps a 64 KB line from costing seconds.
+DETECT_PREFIX = 4096
 _KV_ADDRESS = re.compile(r"(?:^|\s)(?:srcip|src_ip|src|sip|source_ip|dstip|dst_ip|dst|dip|destination_ip)=\S")
 
 
@@ -62,9 +65,9 @@ def detect_format(raw: str) -> Family:
     4. kv_firewall before the bare-`<PRI>` syslog fallback: `<189>date=... srcip=...` is a FortiGate-style
        record that parse_kv_firewall reads in full, own date/time included.
     """
-    text = raw.lstrip("\ufeff")
+    text = raw.lstrip("\ufeff")[:DETECT_PREFIX]
     if _JSON_OBJECT.match(text):
-        return "windows" if _WINDOWS_KEYS.search(text, 0, 4096) else "json"
+        return "windows" if _WINDOWS_KEYS.search(text) else "json"
     if _AUDITD.match(text):
         return "auditd"
     if _SQUID.match(text):

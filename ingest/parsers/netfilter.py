@@ -28,7 +28,7 @@ KV_SNIFF = re.compile(
 )
 
 _UPTIME = re.compile(r"^\[\s*\d+\.\d+\]\s?")
-_NF_PAIR = re.compile(r"([A-Z][A-Z0-9_]*)=(\S*)|\b([A-Z]{2,4})\b")
+_NF_PAIR = re.compile(r"(?<![A-Z0-9_])([A-Z][A-Z0-9_]*)=(\S*)|\b([A-Z]{2,4})\b")
 _DENY_WORDS = re.compile(r"DROP|DENY|DENIED|REJECT|BLOCK|(?:^|[-_])[DR]$", re.I)
 _ALLOW_WORDS = re.compile(r"ACCEPT|ALLOW|PERMIT|PASS|(?:^|[-_])A$", re.I)
 _TRANSPORTS = {"1": "icmp", "6": "tcp", "17": "udp", "47": "gre", "50": "esp", "58": "ipv6-icmp",
@@ -128,7 +128,8 @@ def _int(value: str | None) -> int | None:
 
 # --- generic key=value firewalls (FortiGate, many appliances) --------------------------------------------
 
-_KV = re.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+# Lookbehinds keep the scans linear on long tokens (a 64 KB token cost ~30 s without them).
+_KV = re.compile(r'(?<![\w.-])([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 _PRI = re.compile(r"^<\d{1,3}>")
 # ECS field <- the vendor spellings seen for it; first present wins.
 ALIASES: dict[str, tuple[str, ...]] = {
