@@ -98,12 +98,15 @@ def ingest_file(
 @app.command("workers")
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
+    role: Annotated[str, typer.Option(help="all, normaliser or indexer (scale each on its own)")] = "all",
 ) -> None:
     """Run the normaliser and the indexer until interrupted."""
-    _run_workers(idle_exit)
+    if role not in {"all", "normaliser", "indexer"}:
+        raise typer.BadParameter("role must be all, normaliser or indexer", param_hint="--role")
+    console.print_json(json.dumps(_run_workers(idle_exit, role)))
 
 
-def _run_workers(idle_exit: float | None) -> dict[str, int]:
+def _run_workers(idle_exit: float | None, role: str = "all") -> dict[str, int]:
     from ingest.indexer import Indexer
     from ingest.normaliser import Normaliser
 
@@ -113,11 +116,12 @@ def _run_workers(idle_exit: float | None) -> dict[str, int]:
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     settings = get_settings()
     normaliser, indexer = Normaliser(settings), Indexer(settings)
-    threads = [
-        threading.Thread(target=normaliser.run, kwargs={"idle_exit_s": idle_exit}, name="normaliser"),
-        threading.Thread(target=indexer.run, kwargs={"idle_exit_s": None if idle_exit is None else idle_exit + 4},
-                         name="indexer"),
-    ]  # fmt: skip
+    threads = []
+    if role in {"all", "normaliser"}:
+        threads.append(threading.Thread(target=normaliser.run, kwargs={"idle_exit_s": idle_exit}, name="normaliser"))
+    if role in {"all", "indexer"}:
+        indexer_idle = None if idle_exit is None else idle_exit + 4
+        threads.append(threading.Thread(target=indexer.run, kwargs={"idle_exit_s": indexer_idle}, name="indexer"))
     for thread in threads:
         thread.start()
     try:

@@ -92,7 +92,7 @@ def _trigram_hits(texts: Iterable[str], table: dict[str, list[tuple[int, str]]],
         if len(table) * (100 + size) < 200 * size:  # cheaper to search each indexed trigram than to cut
             grams: Iterable[str] = [gram for gram in table if gram in text]
         else:
-            grams = {text[i : i + 3] for i in range(size - 2)}.intersection(table)
+            grams = table.keys() & {text[i : i + 3] for i in range(size - 2)}  # iterates the smaller side
         for gram in grams:
             for rule, literal in table[gram]:
                 if rule not in hits and literal in text:
