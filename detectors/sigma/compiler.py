@@ -15,7 +15,7 @@ that can possibly match it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sigma.conditions import (
@@ -27,8 +27,9 @@ from sigma.conditions import (
 )
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
-from sigma.types import Placeholder, SigmaExpansion, SigmaString, SigmaType
+from sigma.types import Placeholder, SigmaExpansion, SigmaString, SigmaType, SpecialChars
 
+from detectors.sigma import special as sp
 from detectors.sigma import values as v
 from detectors.sigma.errors import RuleCompileError
 from detectors.sigma.view import FieldView, norm_field
@@ -99,13 +100,13 @@ class RuleCompiler:
                     if v.is_simple(value):
                         by_field.setdefault(key, []).append(v.pattern(value))
                     else:
-                        nodes.append(_special(key, v.special(arg.field, value), 5))
+                        nodes.append(_special(key, sp.special(arg.field, value), 5))
             elif isinstance(arg, ConditionValueExpression):
                 for value in self._values(arg.value):
                     if v.is_simple(value):
                         keywords.append(v.pattern(value))
                     else:
-                        nodes.append(_special(KEYWORDS, v.special(None, value), 10))
+                        nodes.append(_special(KEYWORDS, sp.special(None, value), 10))
             else:
                 nodes.append(self.node(arg))
         for key, patterns in by_field.items():
@@ -125,11 +126,12 @@ class RuleCompiler:
         by_field: dict[str, list[list[v.Pattern]]] = {}
         nodes: list[Node] = []
         for arg in _flatten(args, ConditionAND):
-            values = self._values(arg.value) if isinstance(arg, ConditionFieldEqualsValueExpression) else []
-            if values and all(v.is_simple(x) for x in values):
-                by_field.setdefault(norm_field(arg.field), []).append([v.pattern(x) for x in values])
-            else:
-                nodes.append(self.node(arg))
+            if isinstance(arg, ConditionFieldEqualsValueExpression):
+                values = self._values(arg.value)
+                if values and all(v.is_simple(x) for x in values):
+                    by_field.setdefault(norm_field(arg.field), []).append([v.pattern(x) for x in values])
+                    continue
+            nodes.append(self.node(arg))
         for key, groups in by_field.items():
             if len(groups) == 1:
                 patterns = groups[0]
@@ -155,7 +157,7 @@ class RuleCompiler:
             return list(value.replace_placeholders(self._placeholder))
         return [value]
 
-    def _placeholder(self, placeholder: Placeholder) -> Iterable[str]:
+    def _placeholder(self, placeholder: Placeholder) -> Iterator[str | SpecialChars | Placeholder | SigmaString]:
         found = self.placeholders.get(placeholder.name)
         if not found:
             raise RuleCompileError(
@@ -164,7 +166,7 @@ class RuleCompiler:
         return iter(found)
 
 
-def _special(key: str, special: v.Special, cost: float) -> Node:
+def _special(key: str, special: sp.Special, cost: float) -> Node:
     if len(special.needs) >= MIN_LITERAL:
         return Node(special.pred, (frozenset({("sub", key, special.needs)}),), cost)
     return Node(special.pred, (), cost)
@@ -225,7 +227,7 @@ def _any_of(preds: list[v.Pred]) -> v.Pred:
         return lambda view: a(view) or b(view)
 
     def pred(view: FieldView) -> bool:
-        for p in preds:
+        for p in preds:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
             if p(view):
                 return True
         return False
@@ -239,7 +241,7 @@ def _all_of(preds: list[v.Pred]) -> v.Pred:
         return lambda view: a(view) and b(view)
 
     def pred(view: FieldView) -> bool:
-        for p in preds:
+        for p in preds:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
             if not p(view):
                 return False
         return True

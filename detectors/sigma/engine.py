@@ -23,7 +23,7 @@ from core.models.ecs import EcsEvent
 from detectors.sigma.compiler import Guards, RuleCompiler
 from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
 from detectors.sigma.index import Bucket, build_buckets
-from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules
+from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules, load_texts
 from detectors.sigma.logsources import route_rule
 from detectors.sigma.values import Pred
 from detectors.sigma.view import FieldView, build_view
@@ -89,6 +89,13 @@ class SigmaEngine:
     ) -> SigmaEngine:
         """Load, route and compile every rule file under the given files or directories."""
         return cls.from_loaded(load_rules([Path(p) for p in paths]), placeholders=placeholders)
+
+    @classmethod
+    def from_texts(
+        cls, texts: Mapping[str, str], *, placeholders: Mapping[str, Sequence[str]] | None = None
+    ) -> SigmaEngine:
+        """Rules given as YAML text (name → text): tests, and the rules API's "try this rule"."""
+        return cls.from_loaded(load_texts(texts), placeholders=placeholders)
 
     @classmethod
     def from_loaded(
@@ -173,9 +180,7 @@ class SigmaEngine:
             counts.skipped += 1
             counts.skipped_by_reason[skip.reason.value] = counts.skipped_by_reason.get(skip.reason.value, 0) + 1
             reasons[skip.reason.value] += 1
-        return LoadReport(
-            loaded=len(self.rules), skipped=len(self.skipped), dirs=dirs, skipped_by_reason=dict(reasons)
-        )
+        return LoadReport(loaded=len(self.rules), skipped=len(self.skipped), dirs=dirs, skipped_by_reason=dict(reasons))
 
 
 def _compile(compiler: RuleCompiler, info: RuleInfo, rule: SigmaRule, index: int) -> CompiledRule | SkippedRule:

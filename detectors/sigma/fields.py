@@ -60,6 +60,24 @@ def _auditd_type(event: Any) -> Any:
     return action.upper() if isinstance(action, str) else None
 
 
+_ACTION_SYNONYMS = {"allowed": ("accept", "allow", "pass"), "denied": ("deny", "drop", "reject", "block")}
+
+
+def _firewall_action(event: Any) -> Any:
+    """Vigil writes `allowed`/`denied`; firewall rules also say accept, drop, reject..."""
+    action = _get(event, "event.action")
+    if not isinstance(action, str):
+        return None
+    return [action, *_ACTION_SYNONYMS.get(action.lower(), ())]
+
+
+def _blocked(event: Any) -> Any:
+    types = _get(event, "event.type") or []
+    if "denied" in types:
+        return "true"
+    return "false" if "allowed" in types else None
+
+
 def _effective_user(event: Any) -> Any:
     """The account the process runs as: sudo's `USER=` (user.effective), else the user."""
     return _first("user.effective.name", "user.name")(event)
@@ -100,7 +118,8 @@ RESOLVERS: dict[str, Resolver] = {
     "record_type": _first("dns.question.type"),
     "answer": _first("dns.resolved_ip"),
     # firewall
-    "action": _first("event.action"),
+    "action": _firewall_action,
+    "blocked": _blocked,
     # process / file / network events on Linux (Sysmon names)
     "image": _image,
     "commandline": _first("process.command_line"),
@@ -148,14 +167,12 @@ def event_routes(event: Any) -> tuple[str, ...]:
     message = _get(event, "message") or _get(event, "event.original")
     if isinstance(message, str) and _CISCO.search(message):
         return ("cisco:*", *(k for k in keys if not k.startswith("linux")))
-    program = str(_get(event, "process.name") or _get(event, "log.syslog.appname") or "").lower()
-    if parser.startswith("syslog") or parser == "vsftpd":
+    if parser.startswith("syslog") or parser == "vsftpd":  # a Linux log line: services by program name
         keys += ["linux:*", "linux:svc:syslog"]
-    service = ls.LINUX_PROGRAM_SERVICES.get(program) or ("sshd" if program.startswith("sshd-") else None)
-    if parser == "vsftpd":
-        service = "vsftpd"
-    if service and keys:
-        keys.append(f"linux:svc:{service}")
+        program = str(_get(event, "process.name") or _get(event, "log.syslog.appname") or "").lower()
+        service = ls.LINUX_PROGRAM_SERVICES.get(program) or ("sshd" if program.startswith("sshd-") else None)
+        if service or parser == "vsftpd":
+            keys.append(f"linux:svc:{service or 'vsftpd'}")
     if dataset == "auditd.log":
         keys.extend(_auditd_categories(event))
     elif "linux:*" in keys and _is_process_start(event):

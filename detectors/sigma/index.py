@@ -75,11 +75,11 @@ class Bucket:
                 found = table.get(basename(x))  # type: ignore[arg-type]
                 if found:
                     hits.update(found)
-        for key, table in self.tri.items():
+        for key, literals in self.tri.items():
             if key == KEYWORDS:
-                _trigram_hits((view.lfulltext(),), table, hits)
+                _trigram_hits((view.lfulltext(),), literals, hits)
             elif (s := low(key)) is not None:
-                _trigram_hits((s,) if s.__class__ is str else s, table, hits)  # type: ignore[arg-type]
+                _trigram_hits((s,) if s.__class__ is str else s, literals, hits)  # type: ignore[arg-type]
         if not hits:
             return self.always
         return [*self.always, *sorted(hits)]

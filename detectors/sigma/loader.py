@@ -8,7 +8,7 @@ did not parse, with pySigma's message and the file it came from.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -100,19 +100,24 @@ def load_rules(roots: Sequence[Path]) -> LoadedRules:
     return out
 
 
-def _load_file(path: Path, label: str, out: LoadedRules) -> None:
+def load_texts(texts: Mapping[str, str], label: str = "inline") -> LoadedRules:
+    """Rules given as YAML text (name → text), e.g. pasted into the rules API to test against events."""
+    out = LoadedRules(files={label: len(texts)})
+    for name, text in texts.items():
+        _load_file(Path(name), label, out, text)
+    return out
+
+
+def _load_file(path: Path, label: str, out: LoadedRules, text: str | None = None) -> None:
     try:
-        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) if d]
+        text = path.read_text(encoding="utf-8") if text is None else text
+        docs = [_spec_aliases(d) for d in yaml.load_all(text, Loader=_YAML_LOADER) if d]
         collection = SigmaCollection.from_dicts(docs, collect_errors=True, source=SigmaRuleLocation(path))
     except (yaml.YAMLError, SigmaError, UnicodeDecodeError, OSError) as exc:
-        out.skipped.append(
-            SkippedRule(path.stem, path.stem, str(path), label, SkipReason.PARSE_ERROR, _message(exc))
-        )
+        out.skipped.append(SkippedRule(path.stem, path.stem, str(path), label, SkipReason.PARSE_ERROR, _message(exc)))
         return
     for err in collection.errors:
-        out.skipped.append(
-            SkippedRule(path.stem, path.stem, str(path), label, SkipReason.PARSE_ERROR, _message(err))
-        )
+        out.skipped.append(SkippedRule(path.stem, path.stem, str(path), label, SkipReason.PARSE_ERROR, _message(err)))
     for rule in collection.rules:
         rule_id = str(rule.id) if rule.id else path.stem
         title = rule.title or path.stem
@@ -121,14 +126,38 @@ def _load_file(path: Path, label: str, out: LoadedRules) -> None:
             out.skipped.append(SkippedRule(rule_id, title, str(path), label, SkipReason.CORRELATION, detail))
         elif not isinstance(rule, SigmaRule):
             detail = f"{type(rule).__name__} documents are not evaluated per event"
-            out.skipped.append(
-                SkippedRule(rule_id, title, str(path), label, SkipReason.UNSUPPORTED_DOCUMENT, detail)
-            )
+            out.skipped.append(SkippedRule(rule_id, title, str(path), label, SkipReason.UNSUPPORTED_DOCUMENT, detail))
         elif rule.errors:
             detail = "; ".join(_message(e) for e in rule.errors)
             out.skipped.append(SkippedRule(rule_id, title, str(path), label, SkipReason.PARSE_ERROR, detail))
         else:
             out.rules.append((rule_info(rule, path, label), rule))
+
+
+# Modifier names of the Sigma specification that pySigma 1.x does not know, and what it calls them.
+_MODIFIER_ALIASES = {"utf16le": "wide"}
+
+
+def _spec_aliases(doc: Any) -> Any:
+    """A rule document with spec modifier aliases (`|utf16le`) renamed to pySigma's names (`|wide`)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("detection"), dict):
+        return doc
+    return {**doc, "detection": {name: _rename_modifiers(value) for name, value in doc["detection"].items()}}
+
+
+def _rename_modifiers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_renamed_key(k) if isinstance(k, str) else k: _rename_modifiers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename_modifiers(v) for v in value]
+    return value
+
+
+def _renamed_key(key: str) -> str:
+    if "|" not in key:
+        return key
+    field, *modifiers = key.split("|")
+    return "|".join([field, *(_MODIFIER_ALIASES.get(m, m) for m in modifiers)])
 
 
 def rule_info(rule: SigmaRule, path: Path, label: str) -> RuleInfo:

@@ -16,7 +16,8 @@ try:  # CPython 3.11+: the parser behind `re`
 except ImportError:  # pragma: no cover - other interpreters: no prefilter
     _c = _sre = None
 
-_REPEATS = tuple(getattr(_c, name) for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if _c and hasattr(_c, name))
+_REPEAT_OPS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+_REPEATS = tuple(getattr(_c, name) for name in _REPEAT_OPS if _c is not None and hasattr(_c, name))
 
 
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:

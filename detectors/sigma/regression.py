@@ -64,8 +64,7 @@ def run_regression(
     passed = sum(r.ok for r in results)
     errors = {k: n - errors_before.get(k, 0) for k, n in engine.error_counts.items() if n > errors_before.get(k, 0)}
     return RegressionSummary(
-        mode=mode,
-        total=len(results), passed=passed, failed=len(results) - passed, results=results, rule_errors=errors
+        mode=mode, total=len(results), passed=passed, failed=len(results) - passed, results=results, rule_errors=errors
     )
 
 

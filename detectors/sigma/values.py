@@ -8,46 +8,32 @@ flags), `cidr`, `lt`..`gte`, `fieldref`, `exists`, `cased` into their own types,
 Strings compile to plain `str` operations when the wildcards are only leading/trailing (`==`,
 `startswith`, `endswith`, `in`), otherwise to one anchored regex; many values of one field are merged
 into a single test (a frozenset lookup, one `endswith(tuple)`...). Matching is on the lower-cased field
-text unless the value is `cased` or a regex (regexes are case-sensitive unless flagged `i`).
+text unless the value is `cased` or a regex (regexes are case-sensitive unless flagged `i`). The other
+value types (regex, null, exists, cidr, comparisons, field references, cased) are in `special.py`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sigma.types import (
-    CompareOperators,
     SigmaBool,
     SigmaCasedString,
-    SigmaCIDRExpression,
-    SigmaCompareExpression,
-    SigmaExists,
-    SigmaFieldReference,
-    SigmaNull,
     SigmaNumber,
-    SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
     SigmaString,
     SigmaType,
     SpecialChars,
 )
 
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.regex_literals import required_literals
-from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView, norm_field
+from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView
 
 Pred = Callable[[FieldView], bool]
 StrTest = Callable[[str], bool]
 SEPARATORS = ("\\", "/")
 _NOT_SEPARATOR = f"[^{KEYWORD_SEPARATOR}]"
-_RE_FLAGS = {
-    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
-    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
-    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +176,7 @@ def _contains_any(subs: tuple[str, ...]) -> StrTest:
         return _contains_any_trie(subs)
 
     def test(s: str) -> bool:
-        for sub in subs:
+        for sub in subs:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
             if sub in s:
                 return True
         return False
@@ -252,7 +238,7 @@ def _or_tests(tests: list[StrTest]) -> StrTest:
         return tests[0]
 
     def test(s: str) -> bool:
-        for t in tests:
+        for t in tests:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
             if t(s):
                 return True
         return False
@@ -292,7 +278,7 @@ def field_any(key: str, test: StrTest, *, cased: bool = False) -> Pred:
             return False
         if s.__class__ is str:
             return test(s)  # type: ignore[arg-type]
-        for x in s:
+        for x in s:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
             if test(x):
                 return True
         return False
@@ -308,7 +294,7 @@ def field_all(key: str, tests: Sequence[StrTest]) -> Pred:
         if s is None:
             return False
         if s.__class__ is str:
-            for t in tests:
+            for t in tests:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
                 if not t(s):  # type: ignore[arg-type]
                     return False
             return True
@@ -335,131 +321,6 @@ def _any_value(value: str | tuple[str, ...] | None, test: StrTest) -> bool:
     if isinstance(value, str):
         return test(value)
     return any(test(x) for x in value)
-
-
-@dataclass(frozen=True, slots=True)
-class Special:
-    """A predicate for a value that does not merge into a string test, and what it needs in the text."""
-
-    pred: Pred
-    needs: str = ""  # a lower-case substring every matching value contains ("" when unknown)
-
-
-def special(field: str | None, value: SigmaType) -> Special:
-    """The values that do not merge into string tests: cased strings, regexes, null, exists, cidr,
-    comparisons and field references."""
-    key = norm_field(field) if field else None
-    if isinstance(value, SigmaCasedString):
-        cased = pattern(value, lower=False)
-        if key:
-            return Special(field_any(key, any_test([cased]), cased=True), cased.needed().lower())
-        return Special(keywords_any(keyword_test([cased]), cased=True), cased.needed().lower())
-    if isinstance(value, SigmaRegularExpression):
-        return _regex(key, value)
-    if key is None:
-        raise RuleCompileError(f"{type(value).__name__} needs a field (keyword search cannot use it)")
-    if isinstance(value, SigmaNull):
-        return Special(lambda view: view.get(key) in (None, "", [], ()))
-    if isinstance(value, SigmaExists):
-        wanted = bool(value.exists)
-        return Special(lambda view: (view.get(key) is not None) is wanted)
-    if isinstance(value, SigmaCIDRExpression):
-        return Special(field_any(key, _cidr_test(value), cased=True))
-    if isinstance(value, SigmaCompareExpression):
-        return Special(field_any(key, _compare_test(value), cased=True))
-    if isinstance(value, SigmaFieldReference):
-        return Special(_fieldref(key, value))
-    raise RuleCompileError(f"value type {type(value).__name__} is not supported by the stream engine")
-
-
-def _regex(key: str | None, value: SigmaRegularExpression) -> Special:
-    """`re` (case-sensitive unless `i`), searched; skipped cheaply when a literal it needs is absent."""
-    flags = 0
-    for flag in value.flags:
-        flags |= _RE_FLAGS[flag]
-    source = _unpadded(str(value.regexp))
-    regex = re.compile(source, flags)
-    literals = required_literals(source, flags)
-    if literals:
-        test: StrTest = lambda s: all(lit in s for lit in literals) and regex.search(s) is not None  # noqa: E731
-    else:
-        test = lambda s: regex.search(s) is not None  # noqa: E731
-    pred = field_any(key, test, cased=True) if key else keywords_each(test)
-    return Special(pred, literals[0].lower() if literals else "")
-
-
-def _unpadded(regex: str) -> str:
-    """Searching `.*x.*` finds what searching `x` finds, without the quadratic backtracking."""
-    original = regex
-    while regex.startswith(".*") and not regex.startswith(".*?"):
-        regex = regex[2:]
-    while regex.endswith(".*") and not regex.endswith("\\.*"):
-        regex = regex[:-2]
-    if not regex or regex[0] in "*+?{":
-        return original
-    try:
-        re.compile(regex)
-    except re.error:
-        return original
-    return regex
-
-
-def _cidr_test(value: SigmaCIDRExpression) -> StrTest:
-    network = value.network
-
-    def test(s: str) -> bool:
-        try:
-            address = ipaddress.ip_address(s.strip().strip("[]").split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped and network.version == 4:
-            address = address.ipv4_mapped
-        return address.version == network.version and address in network
-
-    return test
-
-
-_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
-    CompareOperators.LT: lambda a, b: a < b,
-    CompareOperators.LTE: lambda a, b: a <= b,
-    CompareOperators.GT: lambda a, b: a > b,
-    CompareOperators.GTE: lambda a, b: a >= b,
-    CompareOperators.NEQ: lambda a, b: a != b,
-}
-
-
-def _compare_test(value: SigmaCompareExpression) -> StrTest:
-    op, limit = _COMPARE[value.op], float(value.number.number)
-
-    def test(s: str) -> bool:
-        canon = canon_number(s.strip())
-        return canon is not None and op(float(canon), limit)
-
-    return test
-
-
-def _fieldref(key: str, value: SigmaFieldReference) -> Pred:
-    ref = norm_field(value.field)
-    starts, ends = value.starts_with, value.ends_with
-
-    def compare(a: str, b: str) -> bool:
-        if starts and ends:
-            return b in a
-        if starts:
-            return a.startswith(b)
-        if ends:
-            return a.endswith(b)
-        return a == b
-
-    def pred(view: FieldView) -> bool:
-        a, b = view.low(key), view.low(ref)
-        if a is None or b is None:
-            return False
-        left = (a,) if isinstance(a, str) else a
-        right = (b,) if isinstance(b, str) else b
-        return any(compare(x, y) for x in left for y in right)
-
-    return pred
 
 
 def basename(text: str) -> str:

@@ -16,6 +16,7 @@ Values are read once and cached per view, lower-cased once for the default case-
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -251,10 +252,8 @@ def _alias_4688(values: dict[str, Any]) -> None:
         values.setdefault("integritylevel", _INTEGRITY.get(label.lower()))
     pid = values.get("processid")
     if isinstance(pid, str) and pid.lower().startswith("0x"):
-        try:
+        with contextlib.suppress(ValueError):
             values.setdefault("parentprocessid", str(int(pid, 16)))
-        except ValueError:
-            pass
 
 
 def _keywords_hex(names: Any) -> str | None:

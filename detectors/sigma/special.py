@@ -1,0 +1,169 @@
+"""Values that do not merge into string tests: cased strings, regular expressions, null, exists, CIDR
+networks, numeric comparisons and field references (see `values.py` for strings, numbers, booleans).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sigma.types import (
+    CompareOperators,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaFieldReference,
+    SigmaNull,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaType,
+)
+
+from detectors.sigma.errors import RuleCompileError
+from detectors.sigma.regex_literals import required_literals
+from detectors.sigma.values import (
+    Pred,
+    StrTest,
+    any_test,
+    canon_number,
+    field_any,
+    keyword_test,
+    keywords_any,
+    keywords_each,
+    pattern,
+)
+from detectors.sigma.view import FieldView, norm_field
+
+_RE_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Special:
+    """A predicate for a value that does not merge into a string test, and what it needs in the text."""
+
+    pred: Pred
+    needs: str = ""  # a lower-case substring every matching value contains ("" when unknown)
+
+
+def special(field: str | None, value: SigmaType) -> Special:
+    """The values that do not merge into string tests: cased strings, regexes, null, exists, cidr,
+    comparisons and field references."""
+    key = norm_field(field) if field else None
+    if isinstance(value, SigmaCasedString):
+        cased = pattern(value, lower=False)
+        if key:
+            return Special(field_any(key, any_test([cased]), cased=True), cased.needed().lower())
+        return Special(keywords_any(keyword_test([cased]), cased=True), cased.needed().lower())
+    if isinstance(value, SigmaRegularExpression):
+        return _regex(key, value)
+    if key is None:
+        raise RuleCompileError(f"{type(value).__name__} needs a field (keyword search cannot use it)")
+    if isinstance(value, SigmaNull):
+        return Special(lambda view: view.get(key) in (None, "", [], ()))
+    if isinstance(value, SigmaExists):
+        wanted = bool(value.exists)
+        return Special(lambda view: (view.get(key) is not None) is wanted)
+    if isinstance(value, SigmaCIDRExpression):
+        return Special(field_any(key, _cidr_test(value), cased=True))
+    if isinstance(value, SigmaCompareExpression):
+        return Special(field_any(key, _compare_test(value), cased=True))
+    if isinstance(value, SigmaFieldReference):
+        return Special(_fieldref(key, value))
+    raise RuleCompileError(f"value type {type(value).__name__} is not supported by the stream engine")
+
+
+def _regex(key: str | None, value: SigmaRegularExpression) -> Special:
+    """`re` (case-sensitive unless `i`), searched; skipped cheaply when a literal it needs is absent."""
+    flags = 0
+    for flag in value.flags:
+        flags |= _RE_FLAGS[flag]
+    source = _unpadded(str(value.regexp))
+    regex = re.compile(source, flags)
+    literals = required_literals(source, flags)
+    if literals:
+        test: StrTest = lambda s: all(lit in s for lit in literals) and regex.search(s) is not None  # noqa: E731
+    else:
+        test = lambda s: regex.search(s) is not None  # noqa: E731
+    pred = field_any(key, test, cased=True) if key else keywords_each(test)
+    return Special(pred, literals[0].lower() if literals else "")
+
+
+def _unpadded(regex: str) -> str:
+    """Searching `.*x.*` finds what searching `x` finds, without the quadratic backtracking."""
+    original = regex
+    while regex.startswith(".*") and not regex.startswith(".*?"):
+        regex = regex[2:]
+    while regex.endswith(".*") and not regex.endswith("\\.*"):
+        regex = regex[:-2]
+    if not regex or regex[0] in "*+?{":
+        return original
+    try:
+        re.compile(regex)
+    except re.error:
+        return original
+    return regex
+
+
+def _cidr_test(value: SigmaCIDRExpression) -> StrTest:
+    network = value.network
+
+    def test(s: str) -> bool:
+        try:
+            address = ipaddress.ip_address(s.strip().strip("[]").split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped and network.version == 4:
+            address = address.ipv4_mapped
+        return address.version == network.version and address in network
+
+    return test
+
+
+_COMPARE: dict[CompareOperators, Callable[[float, float], bool]] = {
+    CompareOperators.LT: lambda a, b: a < b,
+    CompareOperators.LTE: lambda a, b: a <= b,
+    CompareOperators.GT: lambda a, b: a > b,
+    CompareOperators.GTE: lambda a, b: a >= b,
+    CompareOperators.NEQ: lambda a, b: a != b,
+}
+
+
+def _compare_test(value: SigmaCompareExpression) -> StrTest:
+    op, limit = _COMPARE[value.op], float(value.number.number)
+
+    def test(s: str) -> bool:
+        canon = canon_number(s.strip())
+        return canon is not None and op(float(canon), limit)
+
+    return test
+
+
+def _fieldref(key: str, value: SigmaFieldReference) -> Pred:
+    ref = norm_field(value.field)
+    starts, ends = value.starts_with, value.ends_with
+
+    def compare(a: str, b: str) -> bool:
+        if starts and ends:
+            return b in a
+        if starts:
+            return a.startswith(b)
+        if ends:
+            return a.endswith(b)
+        return a == b
+
+    def pred(view: FieldView) -> bool:
+        a, b = view.low(key), view.low(ref)
+        if a is None or b is None:
+            return False
+        left = (a,) if isinstance(a, str) else a
+        right = (b,) if isinstance(b, str) else b
+        return any(compare(x, y) for x in left for y in right)
+
+    return pred
