@@ -4,6 +4,9 @@ Rules are grouped by route key (their log source, see `logsources.py`); within a
 guard (see `compiler.py`) are indexed by their guard atoms, the rest are always evaluated. For one
 event: build its field view once, collect the candidate rules of its routes (a few dict lookups),
 evaluate them. A rule that raises is counted per rule and returned in `Evaluation.errors`.
+
+The compiled rule set is a few hundred thousand long-lived objects: a worker that builds it once should
+call `gc.freeze()` afterwards so the cyclic collector stops rescanning it (about 10% throughput).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +79,11 @@ class SigmaEngine:
     """Evaluate every loaded rule that can match an event. Build with `from_paths`."""
 
     def __init__(self, rules: Sequence[CompiledRule], skipped: Sequence[SkippedRule], files: Mapping[str, int]):
-        self.rules = list(rules)
+        self.rules = [r if r.index == i else replace(r, index=i) for i, r in enumerate(rules)]
         self.skipped = list(skipped)
         self.files = dict(files)
-        self.error_counts: Counter[str] = Counter()
-        self.last_errors: dict[str, str] = {}
+        self.error_counts: Counter[str] = Counter()  # rule id → evaluations that raised
+        self.last_errors: dict[str, str] = {}  # rule id → the last such error, for `rules list`
         self._buckets: dict[str, Bucket] = build_buckets(self.rules, [r.routes for r in self.rules])
 
     @classmethod

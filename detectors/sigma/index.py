@@ -1,8 +1,9 @@
 """Per-route rule index: which rules can match this event, in a few dict lookups.
 
 Each rule offers alternative guards (see `compiler.py`); within one route the index picks, per rule,
-the guard on the field most rules of the route share (so Security rules all hang on `EventID` and an
-event costs one lookup), preferring exact atoms (`eq`, `base`) over substring atoms (`sub`).
+the guard whose atoms the fewest other rules share (`CommandLine` contains `-encodedcommand` rather than
+`Image` ends with `\\powershell.exe`), then moves rules off fields that would be looked up for only a
+few rules onto fields already looked up (Security rules end up on `EventID`: one lookup per event).
 
 `sub` atoms are indexed by one trigram of their literal: a text contains the literal only if it
 contains each of its trigrams. The trigram chosen is the one least shared with other literals of the
@@ -20,7 +21,7 @@ from typing import Protocol
 
 from detectors.sigma.compiler import KEYWORDS, Atom, Guard
 from detectors.sigma.values import basename, canon_number
-from detectors.sigma.view import FieldView
+from detectors.sigma.view import LAZY_WINDOWS_FIELDS, FieldView
 
 # Text every event of the kind carries: trigrams of these make poor index keys.
 _COMMON_TEXT = (
@@ -44,18 +45,29 @@ class _Rule(Protocol):
 class Bucket:
     """The rules of one route key: unguarded ones always run, guarded ones only on an atom hit."""
 
-    __slots__ = ("always", "eq", "base", "tri")
+    __slots__ = ("always", "eq", "base", "tri", "_keys", "_lazy_keys")
 
     def __init__(self) -> None:
         self.always: list[int] = []
         self.eq: dict[str, dict[str, list[int]]] = {}
         self.base: dict[str, dict[str, list[int]]] = {}
         self.tri: dict[str, dict[str, list[tuple[int, str]]]] = {}
+        self._keys: frozenset[str] = frozenset()
+        self._lazy_keys: frozenset[str] = frozenset()
+
+    def seal(self) -> None:
+        """Record the indexed fields (call once the tables are filled)."""
+        self._keys = frozenset({*self.eq, *self.base, *self.tri})
+        self._lazy_keys = frozenset(k for k in self._keys if k in LAZY_WINDOWS_FIELDS or "." in k or k == KEYWORDS)
 
     def candidates(self, view: FieldView) -> list[int]:
         hits: set[int] = set()
         low = view.low
+        # A Windows view holds all its fields: look up only the indexed ones this event has (a C set operation).
+        present = (self._keys & view.values.keys()) | self._lazy_keys if view.closed else self._keys
         for key, table in self.eq.items():
+            if key not in present:
+                continue
             s = low(key)
             if s is None:
                 continue
@@ -68,6 +80,8 @@ class Bucket:
                     if canon is not None and canon != x and (found := table.get(canon)):
                         hits.update(found)
         for key, table in self.base.items():
+            if key not in present:
+                continue
             s = low(key)
             if s is None:
                 continue
@@ -76,6 +90,8 @@ class Bucket:
                 if found:
                     hits.update(found)
         for key, literals in self.tri.items():
+            if key not in present:
+                continue
             if key == KEYWORDS:
                 _trigram_hits((view.lfulltext(),), literals, hits)
             elif (s := low(key)) is not None:
@@ -137,6 +153,7 @@ def _bucket(rules: Sequence[_Rule]) -> Bucket:
             rules_of = (bucket.eq if kind == "eq" else bucket.base).setdefault(key, {}).setdefault(value, [])
             if index not in rules_of:
                 rules_of.append(index)
+    bucket.seal()
     return bucket
 
 

@@ -7,23 +7,23 @@ from typing import Any
 
 # ECS names that are Python keywords or not identifiers in the pydantic models.
 _MODEL_NAMES = {"class": "class_", "from": "from_", "@timestamp": "timestamp"}
+_IS_MAPPING: dict[type, bool] = {dict: True, type(None): False}  # isinstance(…, Mapping) per class, memoised
+
+
+def _is_mapping(obj: Any) -> bool:
+    cls = obj.__class__
+    found = _IS_MAPPING.get(cls)
+    if found is None:
+        found = _IS_MAPPING[cls] = isinstance(obj, Mapping)
+    return found
 
 
 def path(obj: Any, dotted: str) -> Any:
     """The value at `dotted`, or None when any step is absent."""
-    if obj.__class__ is dict or isinstance(obj, Mapping):
-        if dotted in obj:
-            return obj[dotted]
-        mapping = True
-    else:
-        mapping = False
+    if _is_mapping(obj) and dotted in obj:
+        return obj[dotted]
     for part in dotted.split("."):
         if obj is None:
             return None
-        if mapping or obj.__class__ is dict or isinstance(obj, Mapping):
-            obj = obj.get(part)
-            mapping = obj.__class__ is dict
-        else:
-            obj = getattr(obj, _MODEL_NAMES.get(part, part), None)
-            mapping = obj.__class__ is dict
+        obj = obj.get(part) if _is_mapping(obj) else getattr(obj, _MODEL_NAMES.get(part, part), None)
     return obj

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from core.models.ecs import EcsEvent, Winlog
@@ -36,7 +37,7 @@ _INTEGRITY = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192": "Med
 class FieldView:
     """Sigma field name (lower case) → value, for one event. Not thread-safe (per-event caches)."""
 
-    __slots__ = ("values", "routes", "event_id", "_lazy", "_low", "_text", "_full", "_lfull", "_text_values")
+    __slots__ = ("values", "routes", "event_id", "closed", "_lazy", "_low", "_text", "_full", "_lfull", "_text_values")
 
     def __init__(
         self,
@@ -45,10 +46,14 @@ class FieldView:
         event_id: str | None,
         text_values: Callable[[], Iterable[Any]],
         lazy: Callable[[str], Any] | None = None,
+        *,
+        closed: bool = False,
     ) -> None:
         self.values = values
         self.routes = routes
         self.event_id = event_id
+        # closed: `values` holds every field except LAZY_WINDOWS_FIELDS and dotted ECS paths (Windows views)
+        self.closed = closed
         self._lazy = lazy
         self._text_values = text_values
         self._low: dict[str, Text | None] = {}
@@ -196,24 +201,25 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
         _event_id(rec),
         text_values,
         lambda key: _system_field(rec, key),
+        closed=True,
     )
 
 
-_NORMS: dict[str, str] = {}
-
-
 def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Event data under normalised names (memoised: the same few hundred names recur)."""
-    out: dict[str, Any] = {}
-    norms = _NORMS
-    for key, value in data.items():
-        name = norms.get(key)
-        if name is None:
-            name = norm_field(key)
-            if len(norms) < 50_000:
-                norms[key] = name
-        out[name] = value
-    return out
+    """Event data under normalised field names."""
+    norm = _norm_cached
+    return {norm(key): value for key, value in data.items()}
+
+
+@lru_cache(maxsize=16_384)  # the same few hundred event data names recur on every event
+def _norm_cached(name: str) -> str:
+    return norm_field(name)
+
+
+# System fields of a Windows view read only when asked (the rest of a Windows view is built eagerly).
+LAZY_WINDOWS_FIELDS = frozenset(
+    {"eventlog", "computer", "computername", "eventrecordid", "task", "opcode", "keywords", "level", "security_userid"}
+)
 
 
 def _system_field(rec: _WinRecord, key: str) -> Any:
