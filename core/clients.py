@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -50,6 +52,23 @@ def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> 
     client = KafkaConsumer(**options)
     client.subscribe(list(topics))
     return client
+
+
+def poll_batches(
+    client: KafkaConsumer, stop: threading.Event, max_records: int, idle_exit_s: float | None = None
+) -> Iterator[list[Any]]:
+    """Non-empty record batches until `stop` is set, or until idle for `idle_exit_s` seconds."""
+    idle = 0.0
+    while not stop.is_set():
+        batch = client.poll(timeout_ms=500, max_records=max_records)
+        records = [record for part in batch.values() for record in part]
+        if records:
+            idle = 0.0
+            yield records
+            continue
+        idle += 0.5
+        if idle_exit_s is not None and idle >= idle_exit_s:
+            return
 
 
 def commit(client: KafkaConsumer) -> None:

@@ -20,7 +20,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaConsumer
 
 from core import clients
-from core.clients import commit
+from core.clients import commit, poll_batches
 from core.index_templates import install_templates
 from core.names import Topic, deadletter_index, logs_index
 from core.settings import Settings
@@ -82,17 +82,8 @@ class Indexer:
         consumer = clients.consumer(
             self.settings, self.settings.indexer_group, Topic.EVENTS.value, Topic.DEADLETTER.value
         )
-        idle = 0.0
         try:
-            while not self.stop_event.is_set():
-                batch = consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
-                records = [record for part in batch.values() for record in part]
-                if not records:
-                    idle += 0.5
-                    if idle_exit_s is not None and idle >= idle_exit_s:
-                        return
-                    continue
-                idle = 0.0
+            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s):
                 docs = [bulk_actions(r.topic, r.value) for r in records]
                 self._index_until_acknowledged(consumer, docs)
                 commit(consumer)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from core import clients
-from core.clients import commit
+from core.clients import commit, poll_batches
 from core.errors import ParseError
 from core.models.ecs import EcsEvent
 from core.models.envelope import DeadLetter, RawEnvelope
@@ -69,17 +69,8 @@ class Normaliser:
         clients.ensure_topics(self.settings)
         consumer = clients.consumer(self.settings, self.settings.normaliser_group, Topic.RAW.value)
         producer = clients.producer(self.settings)
-        idle = 0.0
         try:
-            while not self.stop_event.is_set():
-                batch = consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
-                records = [record for part in batch.values() for record in part]
-                if not records:
-                    idle += 0.5
-                    if idle_exit_s is not None and idle >= idle_exit_s:
-                        return
-                    continue
-                idle = 0.0
+            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s):
                 self._emit(producer, (decode_envelope(r.value, r.partition, r.offset) for r in records))
                 producer.flush()
                 commit(consumer)
