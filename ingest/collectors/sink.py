@@ -62,7 +62,7 @@ class KafkaSink:
         with self._lock:
             self.counts.sent += 1
 
-    def _on_error(self, exc: BaseException, record_id: str) -> None:
+    def _on_error(self, record_id: str, exc: BaseException) -> None:
         log.error("record %s not delivered to %s: %s", record_id, Topic.RAW.value, exc)
         with self._lock:
             self.counts.errors += 1
