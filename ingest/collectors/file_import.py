@@ -68,9 +68,7 @@ def iter_file_envelopes(
         )
 
 
-def publish(
-    envelopes: Iterator[RawEnvelope], producer: object, progress: Callable[[int], None] | None = None
-) -> int:
+def publish(envelopes: Iterator[RawEnvelope], producer: object, progress: Callable[[int], None] | None = None) -> int:
     """Send envelopes to `vigil.raw` keyed by source; returns how many were sent (after flush)."""
     send = producer.send  # type: ignore[attr-defined]
     sent = 0
