@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.errors import ConfigError
+from core.errors import CollectorError
 
 
 class FilePosition(BaseModel):
@@ -32,7 +32,7 @@ def load_checkpoints(path: Path) -> Checkpoints:
     try:
         return Checkpoints.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        raise ConfigError(f"tailer checkpoint {path} is unreadable ({exc.errors()[0]['msg']}); "
+        raise CollectorError(f"tailer checkpoint {path} is unreadable ({exc.errors()[0]['msg']}); "
                           "move it away to re-read the files from the start") from exc  # fmt: skip
 
 

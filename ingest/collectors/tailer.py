@@ -88,11 +88,12 @@ class Tailer:
         self.max_line_bytes = settings.max_line_bytes
         self.batch_lines = settings.batch_size
         self.window = max(READ_WINDOW, settings.max_line_bytes + 1)
-        self.checkpoint_file = settings.checkpoint_dir() / f"{name}.json"
+        self.checkpoint_file = settings.data_dir / "checkpoints" / f"{name}.json"
         self.counts = TailCounts()
         self.last_activity = time.monotonic()
         self._followed: dict[str, _Followed] = {}
-        self._saved = load_checkpoints(self.checkpoint_file)
+        self._saved = Checkpoints()
+        self._loaded = False  # checkpoints are read on the first poll, not in the constructor
 
     def run(self, stop: threading.Event, poll_interval_s: float = 0.25) -> None:
         try:
@@ -104,6 +105,9 @@ class Tailer:
 
     def poll(self) -> int:
         """One pass over every followed file; returns how many lines were sent (then flushed)."""
+        if not self._loaded:
+            self.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+            self._saved, self._loaded = load_checkpoints(self.checkpoint_file), True
         self._discover()
         sent = sum(self._follow(followed) for followed in self._followed.values())
         self._commit(sent)
@@ -112,7 +116,8 @@ class Tailer:
         return sent
 
     def close(self) -> None:
-        self._commit(0)
+        if self._loaded:
+            self._commit(0)
         for followed in self._followed.values():
             if followed.handle is not None:
                 followed.handle.close()
