@@ -45,7 +45,7 @@ class SyslogCounts:
     blank: int = 0  # empty messages, skipped
     cut: int = 0  # longer than max_line_bytes: kept cut, the normaliser explains them
     connections: int = 0
-    errors: int = 0  # envelopes the sink refused (also logged)
+    refused: int = 0  # messages the sink would not even queue (logged); delivery failures: KafkaSink.counts
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -104,7 +104,7 @@ class SyslogServer:
             self.sink.send(envelope)
         except Exception:  # noqa: BLE001 - one refused record must not stop the listener
             log.exception("syslog message from %s could not be queued for %s", peer, "vigil.raw")
-            self.counts.errors += 1
+            self.counts.refused += 1
             return
         self.counts.received += 1
         self.counts.cut += size > self.settings.max_line_bytes
@@ -138,8 +138,9 @@ class SyslogServer:
             await self._flush(loop)
 
     async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        # In a worker thread: the loop keeps reading sockets while Kafka acknowledges.
-        self.counts.errors += await loop.run_in_executor(None, self.sink.flush)
+        # In a worker thread: the loop keeps reading sockets while Kafka acknowledges. Records that
+        # failed are counted and logged by the sink: a syslog sender cannot be asked to send again.
+        await loop.run_in_executor(None, self.sink.flush)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         addr = writer.get_extra_info("peername")

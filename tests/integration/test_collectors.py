@@ -231,7 +231,9 @@ def test_tailer_follows_rotation_and_truncation_across_a_restart(settings: Setti
             handle.truncate(0)
         write(100)  # fewer bytes than before the truncation, or it could not be told from growth
         caught_up(collectors)
-        before = collectors.tailer.counts.lines if collectors.tailer else 0
+        assert collectors.tailer is not None
+        before = collectors.tailer.counts.lines
+        assert (collectors.tailer.counts.rotations, collectors.tailer.counts.truncations) == (1, 1)
     # Stopped: more lines, and a rotation the tailer does not see happen.
     write(100)
     log.rename(log_dir / "app.log.3")
@@ -240,6 +242,7 @@ def test_tailer_follows_rotation_and_truncation_across_a_restart(settings: Setti
     with running(settings, sources, syslog=False) as collectors:
         caught_up(collectors, before)
         assert collectors.tailer is not None and collectors.tailer.counts.lines == written - before
+        assert collectors.tailer.counts.rotations == 1  # the one that happened while it was stopped
     assert written == 2000
 
     envelopes = raw_of(settings, source)
