@@ -143,7 +143,7 @@ class SyslogServer:
         await loop.run_in_executor(None, self.sink.flush)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        addr = writer.get_extra_info("peername")
+        addr = writer.get_extra_info("peername") or ("0.0.0.0", 0)  # None if the peer already left
         decoder = FrameDecoder(self.settings.max_line_bytes)
         self.counts.connections += 1
         self._writers.add(writer)

@@ -173,7 +173,16 @@ class Tailer:
         elif stat is not None and stat.st_size < followed.offset:
             followed.offset, followed.skipping = 0, False
             self.counts.truncations += 1
+        elif stat is None and followed.handle is not None and self._deleted_and_quiet(followed.handle):
+            # Deleted, not renamed: finish it and let go of it, so its disk space can be freed.
+            sent = self._read(followed, final=True)
+            followed.handle.close()
+            followed.handle = None
+            return sent
         return sent + self._read(followed, final=False)
+
+    def _deleted_and_quiet(self, handle: BinaryIO) -> bool:
+        return os.fstat(handle.fileno()).st_nlink == 0 and not self._still_written(handle)
 
     def _still_written(self, handle: BinaryIO) -> bool:
         return time.time() - os.fstat(handle.fileno()).st_mtime < self.rotate_grace_s

@@ -178,3 +178,18 @@ def test_a_file_that_does_not_exist_yet_is_read_once_created(tmp_path: Path) -> 
     assert t.poll() == 0
     log.write_bytes(b"hello\n")
     assert t.poll() == 1
+
+
+def test_a_deleted_file_is_finished_and_let_go(tmp_path: Path) -> None:
+    log, sink = tmp_path / "app.log", ListSink()
+    log.write_bytes(b"1\n")
+    t = tailer(tmp_path, sink, rotate_grace_s=0.0)
+    t.poll()
+    append(log, b"2\nlast")
+    log.unlink()
+    t.poll()
+    assert sink.raws() == ["1", "2", "last"]
+    assert str(log) not in load_checkpoints(t.checkpoint_file).files
+    log.write_bytes(b"new\n")  # re-created later: a new file, read from 0
+    t.poll()
+    assert sink.raws()[-1] == "new"
