@@ -103,7 +103,7 @@ class SyslogServer:
         try:
             self.sink.send(envelope)
         except Exception:  # noqa: BLE001 - one refused record must not stop the listener
-            log.exception("syslog message from %s could not be queued for %s", peer, "vigil.raw")
+            log.exception("syslog message from %s could not be queued for vigil.raw", peer)
             self.counts.refused += 1
             return
         self.counts.received += 1

@@ -7,10 +7,14 @@ waits until the server has read what it sent) rather than hoping a fixed sleep i
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,6 +31,7 @@ from core.names import Topic
 from core.settings import Settings
 from ingest.collectors.runner import Collectors
 from ingest.collectors.sources import SourcesConfig
+from stack.local import free_port
 from tests.datasets import lines
 from tests.integration.test_pipeline_e2e import landed, run_workers
 from tests.integration.test_pipeline_faults import garbage_lines
@@ -248,3 +253,39 @@ def test_tailer_follows_rotation_and_truncation_across_a_restart(settings: Setti
     envelopes = raw_of(settings, source)
     assert Counter(e.raw.encode() for e in envelopes) == Counter(corpus)  # every line, once: no gap, no re-read
     assert len(envelopes) == 2000 and len({e.id for e in envelopes}) == 2000
+
+
+def test_vigil_collect_cli_runs_both_collectors_until_idle(settings: Settings, tmp_path: Path) -> None:
+    """`python -m core.cli collect --idle-exit`: configured from VIGIL_* and the sources file alone."""
+    log = tmp_path / "cli.log"
+    corpus = [line.encode("utf-8", "surrogateescape") for line in lines("loghub", "OpenSSH", "OpenSSH_2k.log")]
+    log.write_bytes(b"".join(line + b"\n" for line in corpus[:300]))
+    sources = tmp_path / "sources.yml"
+    sources.write_text(f"syslog:\n  - peer: 127.0.0.1\n    source: it-cli-syslog\nfiles:\n"
+                       f"  - path: {log}\n    source: it-cli-file\n    format: syslog\n")  # fmt: skip
+    udp_port, tcp_port = free_port(), free_port()
+    env = {**os.environ, "VIGIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "VIGIL_DATA_DIR": str(tmp_path / "var"),
+           "VIGIL_SOURCES_FILE": str(sources), "VIGIL_SYSLOG_UDP_PORT": str(udp_port),
+           "VIGIL_SYSLOG_TCP_PORT": str(tcp_port)}  # fmt: skip
+    root = Path(__file__).resolve().parents[2]  # this checkout's code, not an installed copy
+    cli = subprocess.Popen([sys.executable, "-m", "core.cli", "collect", "--idle-exit", "6"], cwd=root, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until the server listens
+            try:
+                sock = socket.create_connection(("127.0.0.1", tcp_port), timeout=1)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and cli.poll() is None, cli.stderr.read() if cli.stderr else ""
+                time.sleep(0.2)
+        with sock:
+            sock.sendall(b"".join(octet(b"<38>" + line) for line in corpus[300:500]))
+        out, err = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, err.decode()[-3000:]
+    counts = json.loads(out)
+    assert (counts["syslog_tcp"], counts["tail_lines"], counts["sent"], counts["errors"]) == (200, 300, 500, 0)
+    assert len(raw_of(settings, "it-cli-syslog")) == 200 and len(raw_of(settings, "it-cli-file")) == 300
