@@ -97,6 +97,7 @@ def _load_csv(path: Path) -> Inventory:
         )
     users: list[User] = []
     resources: list[Resource] = []
+    seen: dict[str, int] = {}
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         fields = _csv_fields({k.strip(): (v or "").strip() for k, v in row.items() if k})
         try:
@@ -107,8 +108,13 @@ def _load_csv(path: Path) -> Inventory:
                 f"{path}: row {number}: field {_loc(error['loc'])}: {error['msg']}"
                 f" (value {str(error.get('input'))[:60]!r})"
             ) from exc
+        key = item.name.lower() if isinstance(item, User) else str(getattr(item, "id", ""))
+        if key in seen:
+            field = "name" if isinstance(item, User) else "id"
+            raise InventoryError(f"{path}: row {number}: field {field}: duplicate of row {seen[key]} ({key!r})")
+        seen[key] = number
         (users if isinstance(item, User) else resources).append(item)  # type: ignore[arg-type]
-    return Inventory(users=users, resources=resources)
+    return Inventory.model_construct(users=users, resources=resources, vendors=[], calendar=WorkCalendar())
 
 
 def _csv_fields(row: dict[str, str]) -> dict[str, Any]:

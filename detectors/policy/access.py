@@ -113,12 +113,14 @@ class UnauthorizedAccessDetector(PolicyDetector[AccessState]):
             return []
         user = self.index.user(account)
         resource = self._resource(event)
-        findings = [
-            *self._departed(event, account, user, resource),
-            *self._resource_checks(event, account, user, resource),
-            *self._unassigned_ip(event, account, user),
-            *self._vendor(event, account, resource),
-        ]
+        if self.index.vendor(account=account, ip=source_ip(event)) is not None:
+            findings = self._vendor(event, account, resource)  # vendors are judged by their contract
+        else:
+            findings = [
+                *self._departed(event, account, user, resource),
+                *self._resource_checks(event, account, user, resource),
+                *self._unassigned_ip(event, account, user),
+            ]
         cooldown, period = self.state.cooldown, self.config.suppress
         alerts = [f.alert() for f in findings if cooldown.ready(f.dedup, event.timestamp, period)]
         cooldown.expire(event.timestamp, period)
