@@ -76,7 +76,7 @@ class MailDetector(PolicyDetector[MailState]):
         if not window.add(item, cfg.window, cfg.lateness):
             self.state.late += 1
             return alerts
-        items = window.span_items(event.timestamp, cfg.window)
+        items = window.around(event.timestamp, cfg.window)
         recipients, messages = int(sum(i.value for i in items)), len(items)
         if (recipients >= cfg.mass_recipients or messages >= cfg.mass_messages) and self.state.cooldown.ready(
             sender, event.timestamp, cfg.suppress

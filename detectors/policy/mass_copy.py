@@ -85,7 +85,7 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
             self.state.late += 1
             return []
         self._roll(user, event.timestamp, path.lower(), size)
-        items = user.window.span_items(event.timestamp, cfg.window)
+        items = user.window.around(event.timestamp, cfg.window)
         files, total = len({i.key for i in items}), sum(i.value for i in items)
         if not self._suspicious(user, files, total):
             return []

@@ -114,7 +114,7 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
         if not session.window.add(item, cfg.window, cfg.lateness):
             self.state.late += 1
             return []
-        items = session.window.span_items(event.timestamp, cfg.window)
+        items = session.window.around(event.timestamp, cfg.window)
         files, total = len({i.key for i in items}), sum(i.value for i in items)
         if session.alerted or (files < cfg.min_files and total < cfg.min_bytes):
             return []

@@ -71,7 +71,7 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
         ):
             self.state.late += 1
             return []
-        items = window.span_items(event.timestamp, cfg.window)
+        items = window.around(event.timestamp, cfg.window)
         total = sum(i.value for i in items)
         if sent < cfg.single_bytes and total < cfg.window_bytes:
             return []

@@ -48,6 +48,15 @@ class SlidingWindow(BaseModel):
         hi = bisect.bisect_right(self.items, end, key=lambda i: i.ts)
         return self.items[lo:hi]
 
+    def around(self, ts: datetime, span: timedelta) -> list[WindowItem]:
+        """The fuller of the span ending at `ts` and the span starting at it (ending no later than the
+        newest item): an out-of-order item completes the window after it as well as the one before."""
+        before = self.span_items(ts, span)
+        if self.newest is None or self.newest <= ts:
+            return before
+        after = self.span_items(min(self.newest, ts + span - timedelta(microseconds=1)), span)
+        return after if len(after) > len(before) else before
+
     def count(self, end: datetime, span: timedelta) -> int:
         return len(self.span_items(end, span))
 
