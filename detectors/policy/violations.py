@@ -119,6 +119,7 @@ class ViolationsConfig(BaseModel):
     security_stop_commands: list[str] = Field(default_factory=lambda: [
         r"\b(sc|net)(\.exe)?\s+(stop|config)\s+\"?(windefend|sense|wdnissvc|mpssvc|sysmon\w*|eventlog)",
         r"set-mppreference\s+.*-disable\w+\s+(\$true|1)", r"add-mppreference\s+.*-exclusion",
+        r"set-mppreference\s+.*-(enable\w+|puaprotection)\s+\"?(disabled?|0|\$false)\b",
         r"\b(systemctl|service)\s+(stop|disable|mask)\s+(auditd|clamav\S*|falcon-sensor|osqueryd|wazuh\S*)",
         r"\bservice\s+(auditd|clamav\S*)\s+stop", r"\bsetenforce\s+0",
     ])  # fmt: skip
@@ -222,7 +223,7 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         )
         return [self._finding(LOG_CLEARED, event, f"{actor} cleared the {channel} event log (event {event.event.code})",
                               f"{actor} 清除了 {channel} 事件日志（事件 {event.event.code}）",
-                              f"{event.event.code}|{event.timestamp.isoformat()}", channel=str(channel))]  # fmt: skip
+                              f"clear|{event.event.code}", channel=str(channel))]  # fmt: skip
 
     def _service_stopped(self, event: EcsEvent) -> list[Finding]:
         code, data = event.event.code, (event.winlog.event_data if event.winlog else {})
