@@ -36,7 +36,7 @@ from detectors.policy.common import (
     share_of,
     source_ip,
     user_of,
-)  # fmt: skip
+)
 from detectors.policy.window import Cooldown
 
 CLEARANCE = PolicyRule(

@@ -32,7 +32,7 @@ from detectors.policy.common import (
     login_started,
     process_names,
     user_of,
-)  # fmt: skip
+)
 from detectors.policy.window import SeasonalBaseline
 
 SPIKE = PolicyRule(

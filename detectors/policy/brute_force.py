@@ -31,7 +31,7 @@ from detectors.policy.common import (
     program,
     source_ip,
     user_of,
-)  # fmt: skip
+)
 from detectors.policy.window import Cooldown, SlidingWindow, WindowItem
 
 _TAGS = ("attack.credential-access", "attack.t1110")

@@ -32,7 +32,7 @@ from detectors.policy.common import (
     login_started,
     source_ip,
     user_of,
-)  # fmt: skip
+)
 from detectors.policy.window import Cooldown
 
 SHARED = PolicyRule(

@@ -33,7 +33,7 @@ from detectors.policy.common import (
     process_names,
     target_user,
     user_of,
-)  # fmt: skip
+)
 from detectors.policy.window import Cooldown
 
 PROHIBITED = PolicyRule(

@@ -12,14 +12,30 @@ from datetime import datetime, timedelta
 from core.models.entity import Resource
 from detectors.inventory import EntityIndex, load_inventory
 from detectors.policy.access import (
-    CLEARANCE, DEPARTED, ENTITLEMENT, OFF_HOURS, UNASSIGNED_IP, VENDOR, AccessConfig, UnauthorizedAccessDetector,
-)  # fmt: skip
-from tests.unit.policy_support import SAMPLE_INVENTORY, SHANGHAI, T0, event, feed, login, parse, restart, rules
+    CLEARANCE,
+    DEPARTED,
+    ENTITLEMENT,
+    OFF_HOURS,
+    UNASSIGNED_IP,
+    VENDOR,
+    AccessConfig,
+    UnauthorizedAccessDetector,
+)
+from tests.unit.policy_support import (
+    SAMPLE_INVENTORY,
+    SHANGHAI,
+    T0,
+    event,
+    feed,
+    login,
+    parse,
+    restart,
+    rules,
+    sample_index,
+)
 
 
 def detector(index: EntityIndex | None = None) -> UnauthorizedAccessDetector:
-    from tests.unit.policy_support import sample_index
-
     return UnauthorizedAccessDetector(index or sample_index(), AccessConfig())
 
 
@@ -72,9 +88,7 @@ def test_departed_account_boundary_is_three_days_in_shanghai() -> None:
     assert alerts[0].context["days"] == 4 and "离职" in alerts[0].summary.zh
     # 16:30 UTC on the 23rd is already the 24th in Shanghai
     fresh = detector()
-    assert rules(feed(fresh, [login(datetime.fromisoformat("2026-11-23T16:30:00+00:00"), "chenjie")])) == [
-        DEPARTED.id
-    ]
+    assert rules(feed(fresh, [login(datetime.fromisoformat("2026-11-23T16:30:00+00:00"), "chenjie")])) == [DEPARTED.id]
 
 
 def test_transferred_user_keeps_new_job_loses_old_access() -> None:

@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from detectors.policy.anomaly import (
-    FIRST_SEEN, SPIKE, FirstSeenConfig, FirstSeenDetector, SpikeConfig, VolumeSpikeDetector,
-)  # fmt: skip
+    FIRST_SEEN,
+    SPIKE,
+    FirstSeenConfig,
+    FirstSeenDetector,
+    SpikeConfig,
+    VolumeSpikeDetector,
+)
 from tests.unit.policy_support import SHANGHAI, FakeClock, event, feed, login, restart, rules
 
 CFG = SpikeConfig(min_count=50, z=4.0, factor=3.0, min_slot=3, min_overall=24, alpha=0.2)

@@ -31,9 +31,12 @@ def copier() -> MassCopyDetector:
     return MassCopyDetector(COPY)
 
 
-def smb_reads(n: int, user: str = "zhangwei", start: float = 0.0, step: float = 0.05, tag: str = "") -> list:
-    return [parse(f"Dec  1 10:{int(start + i * step):02d}:{int((i * step * 60) % 60):02d} fs01 smbd_audit: "
-                  f"{user}|10.10.1.21|finance|openat|ok|r|/srv/finance/{tag}doc{i}.xlsx") for i in range(n)]  # fmt: skip
+def smb_reads(n: int, user: str = "zhangwei", step: float = 0.05) -> list[EcsEvent]:
+    def stamp(i: int) -> str:
+        return f"Dec  1 10:{int(i * step):02d}:{int((i * step * 60) % 60):02d}"
+
+    return [parse(f"{stamp(i)} fs01 smbd_audit: {user}|10.10.1.21|finance|openat|ok|r|/srv/finance/doc{i}.xlsx")
+            for i in range(n)]  # fmt: skip
 
 
 def reads(n: int, user: str = "zhangwei", start: float = 0.0, step: float = 0.05, tag: str = "") -> list[EcsEvent]:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from detectors.policy.sessions import (
-    BORROWED, CHANGED, SHARED, BorrowedAccountDetector, BorrowedConfig, IpUseConfig, IpUseDetector,
-)  # fmt: skip
+    BORROWED,
+    CHANGED,
+    SHARED,
+    BorrowedAccountDetector,
+    BorrowedConfig,
+    IpUseConfig,
+    IpUseDetector,
+)
 from tests.unit.policy_support import FakeClock, event, feed, login, parse, restart, rules, sample_index
 
 IP_CFG = IpUseConfig(window=timedelta(minutes=30), min_observations=10, dominance=0.9)

@@ -8,9 +8,15 @@ from collections import Counter
 import pytest
 
 from detectors.policy.violations import (
-    ACCOUNT_CREATED, LOG_CLEARED, PRIVILEGED_GROUP, PROHIBITED, PROXY, SECURITY_STOPPED, PolicyViolationDetector,
+    ACCOUNT_CREATED,
+    LOG_CLEARED,
+    PRIVILEGED_GROUP,
+    PROHIBITED,
+    PROXY,
+    SECURITY_STOPPED,
+    PolicyViolationDetector,
     ViolationsConfig,
-)  # fmt: skip
+)
 from ingest.parsers.windows import parse_windows
 from tests.datasets import dataset
 from tests.unit.policy_support import CTX, event, feed, parse, restart, rules
@@ -25,22 +31,54 @@ def replay(*parts: str) -> list:
 @pytest.mark.parametrize(
     ("parts", "expected"),
     [
-        (("TA0005-Defense Evasion", "T1070.001-Clear Windows event logs", "ID104-1102-Event log cleared.jsonl"),
-         {LOG_CLEARED.id: 2}),  # 90 System 104 on one host in a minute: one alert, plus the Security 1102
-        (("TA0003-Persistence", "T1098.xxx-Account manipulation", "ID4732-User added to local admin groups.jsonl"),
-         {PRIVILEGED_GROUP.id: 2}),
-        (("TA0003-Persistence", "T1098.xxx-Account manipulation",
-          "ID4728-4756-Member added to sensitive domain groups.jsonl"), {PRIVILEGED_GROUP.id: 3}),
-        (("TA0003-Persistence", "T1136-Create account", "ID4720-Local user created.jsonl"),
-         {ACCOUNT_CREATED.id: 1}),  # then added to Users: not an admin group
-        (("TA0005-Defense Evasion", "T1562.001-Impair Defenses-Disable or Modify tool",
-          "ID4688-Defender service deactivation attempt.jsonl"), {SECURITY_STOPPED.id: 3}),
-        (("TA0005-Defense Evasion", "T1562.001-Impair Defenses-Disable or Modify tool",
-          "ID4688-Defender critical features disabled (command).jsonl"), {SECURITY_STOPPED.id: 2}),
-        (("TA0011-Command and Control", "T1572-Protocol tunneling", "ID4688-netsh RDP port forwarding abuse.jsonl"),
-         {LOG_CLEARED.id: 1, PROXY.id: 1}),
-        (("TA0003-Persistence", "T1543.003-Create or Modify System Process-Windows Service",
-          "ID7045-7036 PSexec service installation.jsonl"), {LOG_CLEARED.id: 1}),  # PSEXESVC stop: not AV
+        (
+            ("TA0005-Defense Evasion", "T1070.001-Clear Windows event logs", "ID104-1102-Event log cleared.jsonl"),
+            {LOG_CLEARED.id: 2},
+        ),  # 90 System 104 on one host in a minute: one alert, plus the Security 1102
+        (
+            ("TA0003-Persistence", "T1098.xxx-Account manipulation", "ID4732-User added to local admin groups.jsonl"),
+            {PRIVILEGED_GROUP.id: 2},
+        ),
+        (
+            (
+                "TA0003-Persistence",
+                "T1098.xxx-Account manipulation",
+                "ID4728-4756-Member added to sensitive domain groups.jsonl",
+            ),
+            {PRIVILEGED_GROUP.id: 3},
+        ),
+        (
+            ("TA0003-Persistence", "T1136-Create account", "ID4720-Local user created.jsonl"),
+            {ACCOUNT_CREATED.id: 1},
+        ),  # then added to Users: not an admin group
+        (
+            (
+                "TA0005-Defense Evasion",
+                "T1562.001-Impair Defenses-Disable or Modify tool",
+                "ID4688-Defender service deactivation attempt.jsonl",
+            ),
+            {SECURITY_STOPPED.id: 3},
+        ),
+        (
+            (
+                "TA0005-Defense Evasion",
+                "T1562.001-Impair Defenses-Disable or Modify tool",
+                "ID4688-Defender critical features disabled (command).jsonl",
+            ),
+            {SECURITY_STOPPED.id: 2},
+        ),
+        (
+            ("TA0011-Command and Control", "T1572-Protocol tunneling", "ID4688-netsh RDP port forwarding abuse.jsonl"),
+            {LOG_CLEARED.id: 1, PROXY.id: 1},
+        ),
+        (
+            (
+                "TA0003-Persistence",
+                "T1543.003-Create or Modify System Process-Windows Service",
+                "ID7045-7036 PSexec service installation.jsonl",
+            ),
+            {LOG_CLEARED.id: 1},
+        ),  # PSEXESVC stop: not AV
     ],
 )
 def test_real_attack_recordings(parts: tuple[str, ...], expected: dict[str, int]) -> None:
