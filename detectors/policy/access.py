@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
@@ -96,11 +96,12 @@ class AccessConfig(BaseModel):
 
 
 class AccessState(BaseModel):
-    cooldown: Cooldown = Cooldown()
+    cooldown: Cooldown = Field(default_factory=Cooldown)
 
 
 class UnauthorizedAccessDetector(PolicyDetector[AccessState]):
     name = "policy.access"
+    keyed_by = ("user",)
     state_model = AccessState
 
     def __init__(self, index: EntityIndex, config: AccessConfig | None = None) -> None:

@@ -75,6 +75,7 @@ class SpikeState(BaseModel):
 
 class VolumeSpikeDetector(PolicyDetector[SpikeState]):
     name = "policy.volume_spike"
+    keyed_by = ("entity",)
     state_model = SpikeState
 
     def __init__(self, config: SpikeConfig | None = None) -> None:
@@ -166,6 +167,7 @@ _WHAT = {"host": ("new host for user", "首次登录的主机"), "process": ("ne
 
 class FirstSeenDetector(PolicyDetector[FirstSeenState]):
     name = "policy.first_seen"
+    keyed_by = ("user", "host")
     state_model = FirstSeenState
 
     def __init__(self, config: FirstSeenConfig | None = None) -> None:

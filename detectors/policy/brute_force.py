@@ -84,6 +84,7 @@ class BruteForceState(BaseModel):
 
 class BruteForceDetector(PolicyDetector[BruteForceState]):
     name = "policy.brute_force"
+    keyed_by = ("user", "source.ip")
     state_model = BruteForceState
 
     def __init__(self, config: BruteForceConfig | None = None) -> None:

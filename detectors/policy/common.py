@@ -81,6 +81,11 @@ class PolicyDetector(Generic[S]):
 
     name: str
     state_model: type[S]
+    # Which event fields the per-entity state is keyed on. `vigil.events` is partitioned by
+    # `EcsEvent.entity()` (user, else host); a detector keyed on anything else (a source address, a
+    # host for events that also carry a user) sees all of its key's events only when the worker routes
+    # by this key (a re-keyed topic) or runs it on a single partition.
+    keyed_by: tuple[str, ...] = ("entity",)
 
     def __init__(self) -> None:
         self.state: S = self.state_model()

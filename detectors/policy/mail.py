@@ -48,6 +48,7 @@ class MailState(BaseModel):
 
 class MailDetector(PolicyDetector[MailState]):
     name = "policy.mail"
+    keyed_by = ("email.from",)
     state_model = MailState
 
     def __init__(self, config: MailConfig | None = None) -> None:

@@ -63,6 +63,7 @@ class MassCopyState(BaseModel):
 
 class MassCopyDetector(PolicyDetector[MassCopyState]):
     name = "policy.mass_copy"
+    keyed_by = ("user",)
     state_model = MassCopyState
 
     def __init__(self, config: MassCopyConfig | None = None) -> None:

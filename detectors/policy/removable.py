@@ -59,6 +59,7 @@ class RemovableState(BaseModel):
 
 class RemovableMediaDetector(PolicyDetector[RemovableState]):
     name = "policy.removable_media"
+    keyed_by = ("host",)
     state_model = RemovableState
 
     def __init__(self, config: RemovableConfig | None = None) -> None:

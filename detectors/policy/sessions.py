@@ -83,6 +83,7 @@ class IpUseState(BaseModel):
 
 class IpUseDetector(PolicyDetector[IpUseState]):
     name = "policy.ip_use"
+    keyed_by = ("source.ip", "user")
     state_model = IpUseState
 
     def __init__(self, index: EntityIndex, config: IpUseConfig | None = None) -> None:
@@ -157,6 +158,7 @@ class BorrowedState(BaseModel):
 
 class BorrowedAccountDetector(PolicyDetector[BorrowedState]):
     name = "policy.borrowed_account"
+    keyed_by = ("user",)
     state_model = BorrowedState
 
     def __init__(self, index: EntityIndex, config: BorrowedConfig | None = None) -> None:

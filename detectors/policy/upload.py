@@ -53,6 +53,7 @@ def bytes_out(event: EcsEvent) -> int | None:
 
 class ProxyUploadDetector(PolicyDetector[UploadState]):
     name = "policy.proxy_upload"
+    keyed_by = ("entity",)
     state_model = UploadState
 
     def __init__(self, config: UploadConfig | None = None) -> None:

@@ -144,6 +144,7 @@ class ViolationsState(BaseModel):
 
 class PolicyViolationDetector(PolicyDetector[ViolationsState]):
     name = "policy.violations"
+    keyed_by = ("host",)
     state_model = ViolationsState
 
     def __init__(self, config: ViolationsConfig | None = None) -> None:
@@ -249,7 +250,7 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         actor, _ = self._who(event)
         target = target_user(event)
         sid = event.user.target.id if event.user and event.user.target else None
-        if action in ("user-account-created", "user-created") and event.event.outcome != "failure":
+        if action in ("user-account-created", "user-created", "add_user") and event.event.outcome != "failure":
             for key in (target, sid):
                 if key:
                     self.state.created[key.lower()] = event.timestamp

@@ -18,7 +18,7 @@ from detectors.policy.violations import (
     ViolationsConfig,
 )
 from ingest.parsers.windows import parse_windows
-from tests.datasets import dataset
+from tests.datasets import dataset, lines
 from tests.unit.policy_support import CTX, event, feed, parse, restart, rules
 
 
@@ -150,3 +150,16 @@ def test_security_service_stopped_7036_and_auditd_command() -> None:
     assert feed(det, [parse_windows(running, CTX)]) == []
     assert rules(feed(det, [parse_windows(stopped, CTX)])) == [SECURITY_STOPPED.id]
     assert rules(feed(det, [proc(0, "systemctl", "systemctl stop auditd", host="lx01")])) == [SECURITY_STOPPED.id]
+
+
+def test_auditd_execve_and_account_records() -> None:
+    det = PolicyViolationDetector()
+    real = [line for line in lines("samplelogs", "auditd", "test.log") if "type=EXECVE" in line]
+    assert real and feed(det, (parse(line) for line in real)) == []  # `top`
+    # GENERATED in the same record shape: a hacking tool started
+    nmap = "type=EXECVE msg=audit(1764554400.206:579400): argc=3 a0=nmap a1=-sS a2=10.0.0.0/24"
+    assert rules(feed(det, [parse(nmap)])) == [PROHIBITED.id]
+    added = [line for line in lines("samplelogs", "auditd", "useradd.log") if "type=ADD_USER" in line]
+    assert rules(feed(det, (parse(line) for line in added))) == [ACCOUNT_CREATED.id]
+    useradd = [line for line in lines("samplelogs", "authlog", "test.log") if "useradd[" in line]
+    assert rules(feed(PolicyViolationDetector(), (parse(line) for line in useradd))) == [ACCOUNT_CREATED.id]
