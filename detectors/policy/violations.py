@@ -133,12 +133,21 @@ class ViolationsConfig(BaseModel):
     admin_group_sids: list[str] = Field(default_factory=lambda: [
         r"^S-1-5-32-5(44|48|49|51)$", r"^S-1-5-21-.*-(512|518|519|520|1101)$",
     ])  # fmt: skip
+    proxy_ports: list[int] = Field(default_factory=lambda: [1080, 3128, 8118, 8888, 9050, 10808, 7890])
+    allowed_proxy_hosts: list[str] = Field(default_factory=list, description="the sanctioned proxies (patterns)")
     new_admin_window: timedelta = timedelta(hours=24)
     suppress: timedelta = timedelta(hours=1)
 
 
+class Grant(BaseModel):
+    at: AwareDatetime
+    group: str
+    member: str
+
+
 class ViolationsState(BaseModel):
     created: dict[str, AwareDatetime] = Field(default_factory=dict)  # account name or SID → creation time
+    granted: dict[str, Grant] = Field(default_factory=dict)  # account name or SID → last admin grant
     cooldown: Cooldown = Field(default_factory=Cooldown)
 
 
@@ -159,7 +168,7 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         findings = [*self._process(event), *self._log_cleared(event), *self._service_stopped(event),
-                    *self._accounts(event)]  # fmt: skip
+                    *self._accounts(event), *self._listening_proxy(event)]  # fmt: skip
         cfg = self.config
         alerts = [f.alert() for f in findings if self.state.cooldown.ready(f.dedup, event.timestamp, cfg.suppress)]
         self.state.cooldown.expire(event.timestamp, cfg.suppress)
@@ -250,34 +259,55 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         actor, _ = self._who(event)
         target = target_user(event)
         sid = event.user.target.id if event.user and event.user.target else None
+        keys = [k.lower() for k in (target, sid) if k]
+        window = self.config.new_admin_window
         if action in ("user-account-created", "user-created", "add_user") and event.event.outcome != "failure":
-            for key in (target, sid):
-                if key:
-                    self.state.created[key.lower()] = event.timestamp
+            for key in keys:
+                self.state.created[key] = event.timestamp
             self._expire(event.timestamp)
             name = target or sid or "?"
-            return [self._finding(ACCOUNT_CREATED, event, f"account {name} created by {actor}",
-                                  f"{actor} 新建了账号 {name}", f"created|{name}", account=name)]  # fmt: skip
+            found = [self._finding(ACCOUNT_CREATED, event, f"account {name} created by {actor}",
+                                   f"{actor} 新建了账号 {name}", f"created|{name}", account=name)]  # fmt: skip
+            # the grant may have arrived first (out of order): the account is still a new admin
+            grants = [g for k in keys if (g := self.state.granted.get(k))]
+            late = [g for g in grants if timedelta(0) <= g.at - event.timestamp <= window]
+            return found + [self._admin(event, g.group, g.member, fresh=True) for g in late[:1]]
         if action not in ("added-member-to-group", "added-user-to-group") or not self._admin_group(event):
             return []
-        group = event.group.name if event.group else "?"
+        group = event.group.name if event.group and event.group.name else "?"
         member = target or sid or "?"
-        made = next((self.state.created[k.lower()] for k in (target, sid) if k and k.lower() in self.state.created),
-                    None)  # fmt: skip
-        fresh = made is not None and timedelta(0) <= event.timestamp - made <= self.config.new_admin_window
+        for key in keys:
+            self.state.granted[key] = Grant(at=event.timestamp, group=group, member=member)
+        made = next((self.state.created[k] for k in keys if k in self.state.created), None)
+        fresh = made is not None and timedelta(0) <= event.timestamp - made <= window
+        return [self._admin(event, group, member, fresh=fresh)]
+
+    def _admin(self, event: EcsEvent, group: str, member: str, *, fresh: bool) -> Finding:
+        actor, _ = self._who(event)
+        new_en, new_zh = ("new account ", "新建账号 ") if fresh else ("", "")
         finding = self._finding(
-            PRIVILEGED_GROUP,
-            event,
-            f"{'new account ' if fresh else ''}{member} added to administrators group {group} by {actor}",
-            f"{actor} 将{'新建账号 ' if fresh else ''}{member} 加入管理员组 {group}",
-            f"group|{group}|{member}",
-            group=str(group),
-            member=member,
-            new_account=str(fresh).lower(),
-        )
+            PRIVILEGED_GROUP, event, f"{new_en}{member} added to administrators group {group} by {actor}",
+            f"{actor} 将{new_zh}{member} 加入管理员组 {group}", f"group|{group}|{member}|{fresh}",
+            group=group, member=member, new_account=str(fresh).lower(),
+        )  # fmt: skip
         if fresh:
             finding.severity = Severity.CRITICAL
-        return [finding]
+        return finding
+
+    def _listening_proxy(self, event: EcsEvent) -> list[Finding]:
+        """A workstation accepting connections on a proxy port (Sysmon 3 inbound, firewall accept)."""
+        cfg = self.config
+        port = event.destination.port if event.destination else None
+        host = host_of(event)
+        if not (event.network and event.network.direction == "ingress" and port in cfg.proxy_ports):
+            return []
+        if host is None or _first([host], cfg.allowed_proxy_hosts):
+            return []
+        actor, _ = self._who(event)
+        app = event.process.name if event.process else None
+        return [self._finding(PROXY, event, f"{actor} accepts connections on proxy port {port} ({app or '?'})",
+                              f"{actor} 在代理端口 {port} 上接受连接（{app or '?'}），疑似私设代理",
+                              f"listen|{port}", process=app, port=str(port))]  # fmt: skip
 
     def _admin_group(self, event: EcsEvent) -> bool:
         group = event.group
@@ -291,6 +321,8 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         window = self.config.new_admin_window
         for key in [k for k, ts in self.state.created.items() if now - ts > window]:
             del self.state.created[key]
+        for key in [k for k, g in self.state.granted.items() if now - g.at > window]:
+            del self.state.granted[key]
 
     def on_tick(self, now: datetime) -> list[AlertDraft]:
         self._expire(now)

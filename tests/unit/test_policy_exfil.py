@@ -191,3 +191,29 @@ def test_proxy_upload_single_and_window_thresholds() -> None:
 def test_loghub_proxifier_is_quiet() -> None:
     events = [parse(line) for line in lines("loghub", "Proxifier", "Proxifier_2k.log")]
     assert feed(ProxyUploadDetector(), events) == []
+
+
+def test_usb_writes_out_of_order_and_too_late() -> None:
+    det = usb()
+    feed(det, (parse(line) for line in USB))
+    burst = writes(50, start=30)
+    assert rules(feed(det, [*burst[25:], *reversed(burst[:25])])) == [USB_COPY.id]
+    fresh = usb()
+    feed(fresh, (parse(line) for line in USB))
+    feed(fresh, writes(1, start=60))
+    assert feed(fresh, writes(60, start=20)) == [] and fresh.state.late == 60  # 40 min older than the newest
+
+
+def test_mass_mail_out_of_order() -> None:
+    det = mail()
+    msgs = [parse(qmgr(i, 1000, 10, qid=f"D{i:010X}")) for i in range(10)]
+    assert feed(det, msgs[5:]) == []
+    assert rules(feed(det, list(reversed(msgs[:5])))) == [MASS.id]
+
+
+def test_proxy_upload_out_of_order() -> None:
+    cfg = UploadConfig(single_bytes=100 * 1024**2, window_bytes=300 * 1024**2)
+    det = ProxyUploadDetector(cfg)
+    parts = [parse(proxifier_close(80 * 1024**2, m)) for m in range(4)]
+    assert feed(det, [parts[3], parts[2], parts[1]]) == []
+    assert rules(feed(det, [parts[0]])) == [UPLOAD.id]

@@ -163,3 +163,30 @@ def test_auditd_execve_and_account_records() -> None:
     assert rules(feed(det, (parse(line) for line in added))) == [ACCOUNT_CREATED.id]
     useradd = [line for line in lines("samplelogs", "authlog", "test.log") if "useradd[" in line]
     assert rules(feed(PolicyViolationDetector(), (parse(line) for line in useradd))) == [ACCOUNT_CREATED.id]
+
+
+def test_admin_grant_arriving_before_the_account_creation() -> None:
+    det = PolicyViolationDetector()
+    grant = parse("Dec  1 10:00:05 lx01 usermod[812]: add 'backdoor' to group 'wheel'")
+    create = parse("Dec  1 10:00:00 lx01 useradd[811]: new user: name=backdoor, UID=1001, GID=1001, home=/h, shell=/s")
+    first = feed(det, [grant])
+    assert [a.severity.value for a in first] == ["high"]  # not known to be new yet
+    det = restart(det, PolicyViolationDetector)
+    late = feed(det, [create])
+    assert rules(late) == [ACCOUNT_CREATED.id, PRIVILEGED_GROUP.id] and late[1].severity.value == "critical"
+
+
+def sysmon_inbound(port: int, host: str = "ws07", image: str = "C:\\Tools\\px.exe") -> str:
+    return json.dumps({"winlog": {"channel": "Microsoft-Windows-Sysmon/Operational", "event_id": "3",
+                                  "computer_name": host, "provider_name": "Microsoft-Windows-Sysmon",
+                                  "event_data": {"Image": image, "User": "CORP\\bob", "Protocol": "tcp",
+                                                 "Initiated": "false", "SourceIp": "10.0.0.50", "SourcePort": "50100",
+                                                 "DestinationIp": "10.0.0.7", "DestinationPort": str(port)}},
+                       "@timestamp": "2026-12-01T02:00:00Z"})  # fmt: skip
+
+
+def test_workstation_listening_on_a_proxy_port() -> None:
+    det = PolicyViolationDetector(ViolationsConfig(allowed_proxy_hosts=["proxy*"]))
+    assert rules(feed(det, [parse_windows(sysmon_inbound(1080), CTX)])) == [PROXY.id]
+    assert feed(det, [parse_windows(sysmon_inbound(445), CTX)]) == []
+    assert feed(det, [parse_windows(sysmon_inbound(3128, host="proxy01"), CTX)]) == []
