@@ -7,6 +7,7 @@ benign sets measured are Apache (error log), Proxifier and the non-attack part o
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -49,3 +50,34 @@ def test_linux_auth_failures_are_the_only_alerts() -> None:
 def test_benign_sets_stay_under_the_noise_budget(parts: tuple[str, ...]) -> None:
     count, alerts = run(*parts)
     assert count == 2000 and len(alerts) * 1000 / count <= BUDGET_PER_1000
+
+
+SAMPLELOGS = [("apache", "apache-combined.log"), ("auditd", "test.log"), ("authlog", "sshd.log"),
+              ("dns_bind", "test-dns.log"), ("iptables", "iptables.log"), ("nginx", "access.log"),
+              ("postfix", "postfix.log"), ("squid", "access1.log"), ("squid", "access4.log")]  # fmt: skip
+
+
+def test_benign_samplelogs_raise_nothing() -> None:
+    total = 0
+    for parts in SAMPLELOGS:
+        count, alerts = run("samplelogs", *parts)
+        total += count
+        assert alerts == [], parts
+    assert total >= 300
+
+
+def test_every_detector_state_survives_json_after_real_traffic() -> None:
+    """The worker's checkpoint: snapshot → JSON text → restore → the same state, for all detectors."""
+    index = sample_index()
+    detectors = build_policy_detectors(index)
+    for line in [
+        *lines("loghub", "OpenSSH", "OpenSSH_2k.log")[:800],
+        *lines("loghub", "Proxifier", "Proxifier_2k.log"),
+    ]:
+        event = parse(line)
+        for detector in detectors:
+            detector.on_event(event, [])
+    for before, fresh in zip(detectors, build_policy_detectors(index), strict=True):
+        text = before.snapshot().model_dump_json()
+        fresh.restore(json.loads(text))
+        assert fresh.snapshot().model_dump_json() == text, before.name
