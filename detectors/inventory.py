@@ -13,19 +13,23 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from elasticsearch import Elasticsearch, helpers
 from pydantic import BaseModel, ValidationError
 
-from core.errors import ConfigError
+from core.errors import ConfigError, VigilError
 from core.models.entity import Inventory, Resource, User, Vendor, WorkCalendar
 from core.names import ENTITIES_INDEX
 
 
 class InventoryError(ConfigError):
     """An inventory file is invalid; the message says where (file, line/row, field) and why."""
+
+
+class EntityStoreError(VigilError):
+    """Elasticsearch refused entity documents (mapping conflict, read-only index...)."""
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -56,7 +60,11 @@ def load_inventory(*paths: Path) -> Inventory:
         raise InventoryError(f"{where}: {_first_error(exc)}") from exc
 
 
-def _load_yaml(path: Path) -> Inventory:
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[M], *, drop: tuple[str, ...] = ()) -> tuple[M, dict[str, Any]]:
+    """A YAML file as `model`, errors as `file:line: field a.b: message`; also returns the `drop`ped keys."""
     text = _read(path)
     try:
         root = yaml.compose(text)
@@ -66,16 +74,20 @@ def _load_yaml(path: Path) -> Inventory:
         line = f":{mark.line + 1}" if mark else ""
         raise InventoryError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(data, dict):
-        raise InventoryError(f"{path}:1: expected a mapping with users/resources/vendors/calendar")
-    includes = data.pop("include", []) or []
+        raise InventoryError(f"{path}:1: expected a mapping of {', '.join(model.model_fields)}")
+    dropped = {key: data.pop(key) for key in drop if key in data}
     try:
-        inventory = Inventory.model_validate(data)
+        return model.model_validate(data), dropped
     except ValidationError as exc:
         error = exc.errors()[0]
         raise InventoryError(
             f"{path}:{_yaml_line(root, error['loc'])}: field {_loc(error['loc'])}: {error['msg']}"
         ) from exc
-    extra = [_load_csv(path.parent / name) for name in includes]
+
+
+def _load_yaml(path: Path) -> Inventory:
+    inventory, dropped = load_yaml_model(path, Inventory, drop=("include",))
+    extra = [_load_csv(path.parent / name) for name in dropped.get("include") or []]
     return inventory.model_copy(update={
         "users": inventory.users + [u for e in extra for u in e.users],
         "resources": inventory.resources + [r for e in extra for r in e.resources],
@@ -149,17 +161,20 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _yaml_line(node: yaml.Node | None, loc: Sequence[int | str]) -> int:
-    """The 1-based line of the deepest YAML node on `loc` (pydantic's error location)."""
+    """The 1-based line of the deepest YAML node on `loc` (pydantic's error location); a mapping
+    entry is located by its key, where the field is named."""
     line = node.start_mark.line + 1 if node else 1
     for part in loc:
-        child = None
+        child, mark = None, None
         if isinstance(node, yaml.MappingNode):
-            child = next((v for k, v in node.value if k.value == str(part)), None)
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            child, mark = (pair[1], pair[0].start_mark) if pair else (None, None)
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child = node.value[part]
-        if child is None:
+            mark = child.start_mark
+        if child is None or mark is None:
             break
-        node, line = child, child.start_mark.line + 1
+        node, line = child, mark.line + 1
     return line
 
 
@@ -312,7 +327,11 @@ def sync_entities(es: Elasticsearch, inventory: Inventory, index: str = ENTITIES
         es.indices.create(index=index, mappings=_MAPPING)
     docs = entity_documents(inventory)
     actions = [{"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc} for doc_id, doc in docs.items()]
-    indexed, _ = helpers.bulk(es, actions, refresh="wait_for")
+    try:
+        indexed, _ = helpers.bulk(es, actions, refresh="wait_for")
+    except helpers.BulkIndexError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise EntityStoreError(f"{index}: {len(exc.errors)} entity documents refused; first: {first}") from exc
     stale = [hit["_id"] for hit in helpers.scan(es, index=index, query={"query": {"match_all": {}}}, _source=False)
              if hit["_id"] not in docs]  # fmt: skip
     if stale:

@@ -4,10 +4,12 @@ itself on import."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from detectors.base import Detector
-from detectors.inventory import EntityIndex
+from detectors.inventory import EntityIndex, load_yaml_model
 from detectors.policy.access import AccessConfig, UnauthorizedAccessDetector
 from detectors.policy.anomaly import FirstSeenConfig, FirstSeenDetector, SpikeConfig, VolumeSpikeDetector
 from detectors.policy.brute_force import BruteForceConfig, BruteForceDetector
@@ -20,7 +22,9 @@ from detectors.policy.violations import PolicyViolationDetector, ViolationsConfi
 
 
 class PolicyConfig(BaseModel):
-    """Every policy detector's thresholds in one document (YAML `policy:` section)."""
+    """Every policy detector's thresholds in one document; a misspelt section is an error, not a default."""
+
+    model_config = ConfigDict(extra="forbid")
 
     access: AccessConfig = Field(default_factory=AccessConfig)
     brute_force: BruteForceConfig = Field(default_factory=BruteForceConfig)
@@ -33,6 +37,12 @@ class PolicyConfig(BaseModel):
     spike: SpikeConfig = Field(default_factory=SpikeConfig)
     first_seen: FirstSeenConfig = Field(default_factory=FirstSeenConfig)
     violations: ViolationsConfig = Field(default_factory=ViolationsConfig)
+
+
+def load_policy_config(path: Path) -> PolicyConfig:
+    """Thresholds from YAML (`brute_force: {failures: 5, window: PT10M}`); errors name file, line, field."""
+    config, _ = load_yaml_model(path, PolicyConfig)
+    return config
 
 
 def build_policy_detectors(index: EntityIndex, config: PolicyConfig | None = None) -> list[Detector]:

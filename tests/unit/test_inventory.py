@@ -148,3 +148,19 @@ def test_working_time_uses_the_zone_not_utc() -> None:
     # 01:30 UTC is 09:30 in Shanghai: working; a UTC reading would call it night.
     ts = datetime.fromisoformat("2026-10-09T01:30:00+00:00")
     assert is_working_time(ts, CAL)
+
+
+def test_policy_config_from_yaml_with_located_errors(tmp_path: Path) -> None:
+    from detectors.policy import load_policy_config
+
+    path = tmp_path / "policy.yml"
+    path.write_text("brute_force:\n  failures: 3\n  window: PT5M\nmail:\n  max_bytes: 1048576\n")
+    cfg = load_policy_config(path)
+    assert cfg.brute_force.failures == 3 and cfg.brute_force.window.total_seconds() == 300
+    assert cfg.mail.max_bytes == 1048576 and cfg.mass_copy.min_files == 200
+    path.write_text("brute_force:\n  failures: 3\nmass_copy:\n  min_files: 0\n")
+    with pytest.raises(InventoryError, match=r"policy\.yml:4: field mass_copy\.min_files"):
+        load_policy_config(path)
+    path.write_text("brute_forse:\n  failures: 3\n")
+    with pytest.raises(InventoryError, match=r"policy\.yml:1: field brute_forse"):
+        load_policy_config(path)
