@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -123,9 +123,11 @@ class UnauthorizedAccessDetector(PolicyDetector[AccessState]):
                 *self._unassigned_ip(event, account, user),
             ]
         cooldown, period = self.state.cooldown, self.config.suppress
-        alerts = [f.alert() for f in findings if cooldown.ready(f.dedup, event.timestamp, period)]
-        cooldown.expire(event.timestamp, period)
-        return alerts
+        return [f.alert() for f in findings if cooldown.ready(f.key, event.timestamp, period)]
+
+    def on_tick(self, now: datetime) -> list[AlertDraft]:
+        self.state.cooldown.expire(now, self.config.suppress)
+        return []
 
     def _resource(self, event: EcsEvent) -> Resource | None:
         if has(event, "file") or has(event, "session"):

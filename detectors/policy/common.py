@@ -54,6 +54,11 @@ class Finding:
     event_ids: Sequence[str] = ()
     span: tuple[datetime, datetime] | None = None  # for alerts about a period rather than events
 
+    @property
+    def key(self) -> str:
+        """What suppression windows and dedup keys are per: the rule and the finding's own key."""
+        return f"{self.rule.id}|{self.dedup}"
+
     def alert(self) -> AlertDraft:
         times = list(self.span) if self.span else [e.timestamp for e in self.events]
         ids = list(self.event_ids) or [event_id(e) for e in self.events]
@@ -62,7 +67,7 @@ class Finding:
             severity=self.severity or self.rule.severity,
             tags=list(self.rule.tags),
             entity=self.entity,
-            dedup_key=f"{self.rule.id}|{self.dedup}",
+            dedup_key=self.key,
             event_ids=ids,
             event_count=max(len(ids), len(self.events)),
             first_seen=min(times),

@@ -98,7 +98,7 @@ class IpUseDetector(PolicyDetector[IpUseState]):
         if cfg.internal_only and not is_private(ip):
             return []
         findings = [*self._shared(event, account, ip), *self._changed(event, account, ip)]
-        return [f.alert() for f in findings if self.state.cooldown.ready(f.dedup, event.timestamp, cfg.suppress)]
+        return [f.alert() for f in findings if self.state.cooldown.ready(f.key, event.timestamp, cfg.suppress)]
 
     def _shared(self, event: EcsEvent, account: str, ip: str) -> list[Finding]:
         seen = self.state.last_user.setdefault(ip, {})
@@ -196,7 +196,7 @@ class BorrowedAccountDetector(PolicyDetector[BorrowedState]):
             dedup=f"{account}|{'|'.join(sorted([origin, *others]))}",
             context={"origins": ",".join(sorted([origin, *others])), "host": host_of(event)},
         )
-        return [finding.alert()] if self.state.cooldown.ready(finding.dedup, event.timestamp, cfg.suppress) else []
+        return [finding.alert()] if self.state.cooldown.ready(finding.key, event.timestamp, cfg.suppress) else []
 
     def _both_assigned(self, account: str, a: str, b: str) -> bool:
         user = self.index.user(account)

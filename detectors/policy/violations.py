@@ -170,9 +170,7 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         findings = [*self._process(event), *self._log_cleared(event), *self._service_stopped(event),
                     *self._accounts(event), *self._listening_proxy(event)]  # fmt: skip
         cfg = self.config
-        alerts = [f.alert() for f in findings if self.state.cooldown.ready(f.dedup, event.timestamp, cfg.suppress)]
-        self.state.cooldown.expire(event.timestamp, cfg.suppress)
-        return alerts
+        return [f.alert() for f in findings if self.state.cooldown.ready(f.key, event.timestamp, cfg.suppress)]
 
     def _who(self, event: EcsEvent) -> tuple[str, str]:
         host = host_of(event) or event.vigil.source

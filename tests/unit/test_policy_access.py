@@ -158,3 +158,17 @@ def test_out_of_order_events_are_judged_on_their_own_time() -> None:
     now = event(_at("2026-12-01 10:00"), user="zhangwei", path="/srv/finance/b.xlsx", category="file")
     assert rules(feed(det, [now, late])) == [OFF_HOURS.id]
     assert T0 - timedelta(hours=11) == late.timestamp
+
+
+def test_one_access_breaking_two_rules_raises_both() -> None:
+    # chenjie left on 2026-11-20 and never had the clearance for the payroll (secret)
+    ev = event(0, user="chenjie", path="/srv/finance/payroll/2026-11.xlsx", category="file", type="access")
+    assert sorted(rules(feed(detector(), [ev]))) == sorted([DEPARTED.id, CLEARANCE.id])
+
+
+def test_tick_expires_the_suppression_memory() -> None:
+    det = detector()
+    feed(det, [event(0, user="lina", path="/srv/finance/q3.xlsx", category="file")])
+    assert det.state.cooldown.last
+    det.on_tick(T0 + timedelta(hours=2))
+    assert det.state.cooldown.last == {}

@@ -114,3 +114,10 @@ def test_sshd_companion_lines_are_not_extra_guesses() -> None:
     det = detector()
     feed(det, (parse(r) for r in rows))
     assert sum(i.value for i in det.state.failures["ip:10.0.0.9"].items) == 1
+
+
+def test_kerberos_spray_mdecrevoisier() -> None:
+    path = dataset("attack", "mdecrevoisier", "TA0006-Credential Access", "T1110.xxx-Brut force",
+                   "ID4768-4771-Kerberos brutforce with non existing users.jsonl")  # fmt: skip
+    alerts = feed(BruteForceDetector(), (parse_windows(line, CTX) for line in path.read_text().splitlines() if line))
+    assert SPRAY.id in rules(alerts) and all(a.entity.kind in ("ip", "user") for a in alerts)

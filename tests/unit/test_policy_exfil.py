@@ -217,3 +217,12 @@ def test_proxy_upload_out_of_order() -> None:
     parts = [parse(proxifier_close(80 * 1024**2, m)) for m in range(4)]
     assert feed(det, [parts[3], parts[2], parts[1]]) == []
     assert rules(feed(det, [parts[0]])) == [UPLOAD.id]
+
+
+def test_real_smb_share_access_burst_mdecrevoisier() -> None:
+    """960 real 5145 records of one WMIexec session over SMB: a mass read by default thresholds."""
+    path = dataset("attack", "mdecrevoisier", "TA0002-Execution", "T1047-Windows Management Instrumentation",
+                   "ID4688-5145-WMIexec execution via SMB.jsonl")  # fmt: skip
+    events = [parse_windows(line, CTX) for line in path.read_text().splitlines() if line.strip()]
+    alerts = feed(MassCopyDetector(), events)
+    assert rules(alerts) == [MASS_COPY.id] and alerts[0].context["files"] >= 200
