@@ -91,8 +91,9 @@ class VolumeSpikeDetector(PolicyDetector[SpikeState]):
             self.state.late += 1
             return []
         slot = start.isoformat()
-        vol.open[slot] = vol.open.get(slot, 0) + 1
-        vol.samples.setdefault(slot, event_id(event))
+        if slot not in vol.open:
+            vol.open[slot], vol.samples[slot] = 0, event_id(event)
+        vol.open[slot] += 1
         return self._close(key, vol, event.timestamp - self.config.lateness)
 
     def on_tick(self, now: datetime) -> list[AlertDraft]:
@@ -102,6 +103,9 @@ class VolumeSpikeDetector(PolicyDetector[SpikeState]):
 
     def _close(self, key: str, vol: EntityVolume, watermark: datetime) -> list[AlertDraft]:
         cfg, alerts = self.config, []
+        # bucket keys are UTC ISO strings of one format: lexical order is time order
+        if not vol.open or datetime.fromisoformat(min(vol.open)) + cfg.bucket > watermark:
+            return []
         for slot in sorted(s for s in vol.open if datetime.fromisoformat(s) + cfg.bucket <= watermark):
             start = datetime.fromisoformat(slot)
             self._zeros(vol, start)
