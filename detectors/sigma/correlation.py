@@ -1,0 +1,428 @@
+"""Sigma correlation rules on the event stream: sliding event-time windows per rule and group.
+
+Semantics (the spec leaves them open; these are Vigil's):
+- A window is `[t - timespan, t]`, both ends inclusive, on event time; there are no clock buckets.
+- Conditions with only lower bounds (`gt`, `gte`; temporal types by default) are decided at each
+  event: the rule holds when the window ending at that event satisfies the condition.
+- Conditions with an upper bound, `eq` or `neq` are decided when a window closes (`on_tick`): the
+  group's earliest open event anchors a window `[a, a + timespan]`, which closes once the watermark
+  passes its end; the next window starts at the first event after it.
+- Watermark = (latest event time or tick, whichever is later) - `allowance`. An event at or after the
+  watermark is inserted in time order and every window it belongs to is evaluated again; an event
+  behind it is late: counted per rule and kept as a sample in the state, never put in a window.
+- Dedup: a group alerts once per episode; the episode lasts while the condition keeps holding within
+  one timespan of the last time it held. The alert id (rule, group, first event time) is the same
+  after a restart or a replay.
+- Group-by values are read through the Sigma field view (`view.py`), with the rule's `aliases`,
+  compared case-insensitively; an event without a value for a group-by field is not counted
+  (as in a backend's grouped aggregation) but counted in `ungrouped`.
+- A correlation referenced by another one feeds it each time it holds (not only when it alerts), with
+  its group values as fields; rules and correlations referenced only with `generate: false` do not
+  alert on their own (`CorrelationSet.quiet`, see `suppresses`).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from core.models.alert import AlertDraft, DetectorKind, EntityRef, RuleRef, Severity, Summary
+from core.models.ecs import EcsEvent
+from detectors.base import SigmaHit
+from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, CorrelationType, span_text
+from detectors.sigma.correlation_state import (
+    CorrelationState,
+    CorrelationStatus,
+    GroupState,
+    LateEvent,
+    RuleState,
+    RuleStatus,
+    WindowEntry,
+)
+from detectors.sigma.view import FieldView, build_view, norm_field
+
+Derived = Mapping[str, str]  # the group values of a correlation that held, as seen by the rules using it
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationSettings:
+    allowance: timedelta = timedelta(minutes=5)  # how far behind the latest event time an event may arrive
+    max_event_ids: int = 200  # event ids listed in one alert (event_count stays exact)
+    late_samples: int = 20  # late events kept in the state for `status()`
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One event's contribution to one group of one correlation."""
+
+    fields: dict[str, str]
+    rules: list[str] = field(default_factory=list)
+    value: str | float | None = None
+
+
+class CorrelationDetector:
+    """Runs every resolved correlation rule; implements `detectors.base.Detector`."""
+
+    name = "sigma-correlation"
+
+    def __init__(self, correlations: CorrelationSet, settings: CorrelationSettings | None = None) -> None:
+        self.correlations = correlations
+        self.settings = settings or CorrelationSettings()
+        self._listening = frozenset(ref for rule in correlations.rules for ref in rule.rules)
+        self._state = CorrelationState()
+
+    def suppresses(self, rule_id: str) -> bool:
+        """Whether the stream should drop the stand-alone alerts of a rule (`generate: false`)."""
+        return self.correlations.suppresses(rule_id)
+
+    def watermark(self) -> datetime | None:
+        clock = self._state.clock()
+        return clock - self.settings.allowance if clock is not None else None
+
+    # --- the Detector protocol ----------------------------------------------------------------------
+
+    def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
+        matched = [h.rule_id for h in hits if h.rule_id in self._listening]
+        at = event.timestamp
+        watermark = self.watermark()
+        if watermark is not None and at < watermark:
+            if matched:
+                self._late(event, matched, watermark)
+            return []
+        state = self._state
+        if state.max_event_time is None or at > state.max_event_time:
+            state.max_event_time = at
+        if not matched:
+            return []
+        view = build_view(event)
+        event_id = view.event_id or event.event.id
+        return self._apply({rule_id: [None] for rule_id in matched}, at, event_id, view, event)
+
+    def on_tick(self, now: datetime) -> list[AlertDraft]:
+        state = self._state
+        if state.last_tick is None or now > state.last_tick:
+            state.last_tick = now
+        watermark = self.watermark()
+        assert watermark is not None  # a tick sets the clock
+        alerts: list[AlertDraft] = []
+        for rule in self.correlations.rules:
+            rule_state = self._rule_state(rule.id)
+            if rule.condition.at_close:
+                alerts += self._close(rule, rule_state, watermark)
+            _collect(rule, rule_state, watermark)
+        return alerts
+
+    def snapshot(self) -> CorrelationState:
+        return self._state
+
+    def restore(self, state: Mapping[str, object]) -> None:
+        restored = CorrelationState.model_validate(state)
+        known = {rule.id for rule in self.correlations.rules}
+        restored.rules = {rule_id: s for rule_id, s in restored.rules.items() if rule_id in known}
+        self._state = restored
+
+    def status(self) -> CorrelationStatus:
+        rules = []
+        for rule in self.correlations.rules:
+            s = self._rule_state(rule.id)
+            entries = sum(len(g.entries) for g in s.groups.values())
+            rules.append(RuleStatus(rule_id=rule.id, title=rule.title, groups=len(s.groups), entries=entries,
+                                    alerts=s.alerts, late=s.late, ungrouped=s.ungrouped))  # fmt: skip
+        return CorrelationStatus(
+            watermark=self.watermark(), late=self._state.late, late_recent=self._state.late_recent, rules=rules
+        )
+
+    # --- windows ------------------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        sources: dict[str, list[Derived | None]],
+        at: datetime,
+        event_id: str | None,
+        view: FieldView | None,
+        event: EcsEvent | None,
+    ) -> list[AlertDraft]:
+        """Insert one event (or a correlation that held) into every window it belongs to, in dependency
+        order so a correlation that holds feeds the correlations built on it in the same call."""
+        alerts: list[AlertDraft] = []
+        seq = self._state.seq
+        self._state.seq += 1
+        for rule in self.correlations.rules:
+            refs = [ref for ref in rule.rules if ref in sources]
+            if not refs:
+                continue
+            rule_state = self._rule_state(rule.id)
+            held: list[Derived] = []
+            for key, pending in self._grouped(rule, refs, sources, view, rule_state).items():
+                group = rule_state.groups.get(key)
+                if group is None:
+                    group = rule_state.groups[key] = GroupState(fields=pending.fields)
+                entry = WindowEntry(t=at, seq=seq, event_id=event_id, rules=tuple(pending.rules), value=pending.value)
+                window = self._insert(rule, group, entry)
+                if window is None:
+                    continue
+                held.append(group.fields)
+                alert = self._episode(rule, rule_state, group, window, event)
+                if alert is not None:
+                    alerts.append(alert)
+            if held:
+                sources[rule.id] = list(held)
+        return alerts
+
+    def _grouped(
+        self,
+        rule: CorrelationRule,
+        refs: Sequence[str],
+        sources: Mapping[str, Sequence[Derived | None]],
+        view: FieldView | None,
+        rule_state: RuleState,
+    ) -> dict[str, _Pending]:
+        groups: dict[str, _Pending] = {}
+        ungrouped = False
+        for ref in refs:
+            for derived in sources[ref]:
+                fields: dict[str, str] = {}
+                for name in rule.group_by:
+                    value = _value(rule.field_for(name, ref), derived, view)
+                    if value is None:
+                        break
+                    fields[name] = value
+                else:
+                    key = "\x1f".join(v.lower() for v in fields.values())
+                    pending = groups.setdefault(key, _Pending(fields))
+                    pending.rules.append(ref)
+                    if pending.value is None:
+                        pending.value = _entry_value(rule, ref, derived, view)
+                    continue
+                ungrouped = True
+        if ungrouped and not groups:
+            rule_state.ungrouped += 1
+        return groups
+
+    def _insert(self, rule: CorrelationRule, group: GroupState, entry: WindowEntry) -> tuple[int, int] | None:
+        """Insert in time order; for conditions decided at events, the first window (start, stop) that
+        holds among those the entry belongs to (the ones ending at it or at a later event within span)."""
+        entries = group.entries
+        span = rule.timespan
+        watermark = self.watermark()
+        if watermark is not None and not rule.condition.at_close:
+            del entries[: bisect_left(entries, watermark - span, key=_time)]  # no accepted event reaches these
+        lo, hi = bisect_left(entries, entry.t, key=_time), bisect_right(entries, entry.t, key=_time)
+        if entry.event_id is not None and any(e.event_id == entry.event_id for e in entries[lo:hi]):
+            return None  # the same event delivered again (at-least-once)
+        entries.insert(hi, entry)
+        if rule.condition.at_close:
+            return None
+        for stop in range(hi + 1, len(entries) + 1):
+            end = entries[stop - 1].t
+            if end - entry.t > span:
+                break
+            start = bisect_left(entries, end - span, key=_time)
+            if _holds(rule, entries, start, stop):
+                return start, stop
+        return None
+
+    def _close(self, rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> list[AlertDraft]:
+        """Decide the windows of an upper-bounded condition whose end the watermark has passed."""
+        alerts: list[AlertDraft] = []
+        for group in list(rule_state.groups.values()):
+            entries = group.entries
+            while entries and entries[0].t + rule.timespan < watermark:
+                stop = bisect_right(entries, entries[0].t + rule.timespan, key=_time)
+                if _holds(rule, entries, 0, stop):
+                    alert = self._episode(rule, rule_state, group, (0, stop), None)
+                    alerts += [alert] if alert is not None else []
+                    alerts += self._apply({rule.id: [group.fields]}, entries[stop - 1].t, None, None, None)
+                del entries[:stop]
+        return alerts
+
+    def _episode(
+        self,
+        rule: CorrelationRule,
+        rule_state: RuleState,
+        group: GroupState,
+        window: tuple[int, int],
+        event: EcsEvent | None,
+    ) -> AlertDraft | None:
+        entries = group.entries[window[0] : window[1]]
+        held_at = entries[-1].t
+        last = group.episode_last
+        group.episode_last = held_at if last is None else max(last, held_at)
+        if last is not None and abs(held_at - last) <= rule.timespan:
+            return None  # the same episode: alerted already
+        if self.correlations.suppresses(rule.id):
+            return None  # only feeds the correlations built on it
+        rule_state.alerts += 1
+        return self._draft(rule, group, entries, event)
+
+    def _late(self, event: EcsEvent, matched: Sequence[str], watermark: datetime) -> None:
+        state = self._state
+        state.late += 1
+        for rule in self.correlations.rules:
+            if any(ref in matched for ref in rule.rules):
+                self._rule_state(rule.id).late += 1
+        state.late_recent.append(
+            LateEvent(
+                event_id=event.event.id or build_view(event).event_id,
+                t=event.timestamp,
+                rules=tuple(matched),
+                watermark=watermark,
+            )  # fmt: skip
+        )
+        del state.late_recent[: -self.settings.late_samples]
+
+    def _rule_state(self, rule_id: str) -> RuleState:
+        found = self._state.rules.get(rule_id)
+        if found is None:
+            found = self._state.rules[rule_id] = RuleState()
+        return found
+
+    # --- alerts -------------------------------------------------------------------------------------
+
+    def _draft(
+        self, rule: CorrelationRule, group: GroupState, entries: Sequence[WindowEntry], event: EcsEvent | None
+    ) -> AlertDraft:
+        measured = _measure(rule, entries, 0, len(entries))
+        shown = ", ".join(f"{k}={v}" for k, v in group.fields.items()) or "all events"
+        key = "|".join(f"{norm_field(k)}={v.lower()}" for k, v in group.fields.items())
+        span = span_text(rule.timespan)
+        value = f"{measured:g}" if measured is not None else "-"
+        return AlertDraft(
+            rule=RuleRef(id=rule.id, version=rule.version, title=rule.title, kind=DetectorKind.CORRELATION),
+            severity=Severity.of(rule.level),
+            tags=list(rule.tags),
+            entity=_entity(group.fields, event, rule),
+            dedup_key=f"{rule.id}|{key}",
+            event_ids=[e.event_id for e in entries if e.event_id][: self.settings.max_event_ids],
+            event_count=len(entries),
+            first_seen=entries[0].t,
+            last_seen=entries[-1].t,
+            summary=Summary.model_validate(
+                {
+                    "en": f"{rule.title}: {rule.describe()} held for {shown} ({len(entries)} events, value {value})",
+                    "zh-CN": f"关联规则「{rule.title}」命中：{shown}，{span} 内 {len(entries)} 个事件"
+                    f"（{rule.type.value} {rule.condition}，实测 {value}）",
+                }
+            ),
+            playbook=None,
+            context={
+                "correlation_type": rule.type.value,
+                "condition": str(rule.condition),
+                "timespan_seconds": int(rule.timespan.total_seconds()),
+                "value": measured,
+                **{f"group.{k}": v for k, v in group.fields.items()},
+            },
+        )
+
+
+# --- pure helpers ---------------------------------------------------------------------------------------
+
+
+def _time(entry: WindowEntry) -> datetime:
+    return entry.t
+
+
+def _holds(rule: CorrelationRule, entries: Sequence[WindowEntry], start: int, stop: int) -> bool:
+    measured = _measure(rule, entries, start, stop)
+    return measured is not None and rule.condition.holds(measured)
+
+
+def _measure(rule: CorrelationRule, entries: Sequence[WindowEntry], start: int, stop: int) -> float | None:
+    """What the condition compares for the window entries[start:stop]."""
+    window = entries[start:stop] if rule.type is not CorrelationType.EVENT_COUNT else ()
+    match rule.type:
+        case CorrelationType.EVENT_COUNT:
+            return stop - start
+        case CorrelationType.VALUE_COUNT:
+            return len({e.value for e in window if e.value is not None})
+        case CorrelationType.VALUE_SUM:
+            return sum(e.value for e in window if isinstance(e.value, float))
+        case CorrelationType.VALUE_AVG:
+            numbers = [e.value for e in window if isinstance(e.value, float)]
+            return sum(numbers) / len(numbers) if numbers else None
+        case CorrelationType.TEMPORAL:
+            return len({r for e in window for r in e.rules})
+        case CorrelationType.TEMPORAL_ORDERED:
+            return _ordered_prefix(rule.rules, window)
+    raise AssertionError(rule.type)
+
+
+def _ordered_prefix(order: Sequence[str], window: Sequence[WindowEntry]) -> int:
+    """How many of the rules, in their given order, appear one after another in the window.
+
+    Greedy earliest match is optimal for a subsequence; one event advances one step only, so a single
+    event matching both A and B is not "A followed by B".
+    """
+    step = 0
+    for entry in window:
+        if step < len(order) and order[step] in entry.rules:
+            step += 1
+    return step
+
+
+def _value(name: str, derived: Derived | None, view: FieldView | None) -> str | None:
+    """A field's value as text: from the group values of a correlation that held, else from the event."""
+    key = norm_field(name)
+    if derived is not None:
+        for field_name, value in derived.items():
+            if norm_field(field_name) == key:
+                return value
+    if view is None:
+        return None
+    text = view.text(key)
+    if text is None or text == "" or text == ():
+        return None
+    return text if isinstance(text, str) else ",".join(text)
+
+
+def _entry_value(
+    rule: CorrelationRule, ref: str, derived: Derived | None, view: FieldView | None
+) -> str | float | None:
+    if not rule.fields:
+        return None
+    parts = [_value(rule.field_for(name, ref), derived, view) for name in rule.fields]
+    if any(p is None for p in parts):
+        return None
+    if rule.type is CorrelationType.VALUE_COUNT:
+        return "\x1f".join(p.lower() for p in parts if p is not None)
+    first = parts[0]
+    assert first is not None  # checked above
+    try:
+        number = float(first)
+    except ValueError:
+        return None  # not a number: contributes nothing to a sum or an average
+    return number if math.isfinite(number) else None
+
+
+_ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "user": ("user", "username", "user.name", "targetusername", "subjectusername", "accountname", "cs-username"),
+    "host": ("computer", "computername", "host.name", "hostname", "workstationname", "workstation", "dvc"),
+    "ip": ("ipaddress", "sourceip", "source.ip", "src_ip", "c-ip", "clientip", "sourceaddress", "destinationip",
+           "destination.ip", "dst_ip"),
+}  # fmt: skip
+
+
+def _entity(fields: Mapping[str, str], event: EcsEvent | None, rule: CorrelationRule) -> EntityRef:
+    """A group-by field naming a user, else a host, else an IP (the order of `EcsEvent.entity()`);
+    else the event's entity; else the rule."""
+    for kind, names in _ENTITY_FIELDS.items():
+        for name, value in fields.items():
+            if norm_field(name) in names and value not in ("-", ""):
+                return EntityRef(kind=kind, value=value if kind == "ip" else value.lower())  # type: ignore[arg-type]
+    if event is not None:
+        return EntityRef.parse(event.entity())
+    return EntityRef(kind="rule", value=rule.id)
+
+
+def _collect(rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> None:
+    """Drop what no accepted event can reach any more: entries before watermark - span (sliding rules;
+    at-close rules drop entries as their windows close) and empty groups whose episode is over."""
+    horizon = watermark - rule.timespan
+    for key, group in list(rule_state.groups.items()):
+        if not rule.condition.at_close:
+            del group.entries[: bisect_left(group.entries, horizon, key=_time)]
+        if not group.entries and (group.episode_last is None or group.episode_last < horizon):
+            del rule_state.groups[key]
