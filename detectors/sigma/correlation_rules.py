@@ -251,7 +251,14 @@ def resolve_correlations(parsed: Sequence[CorrelationRule], detections: Iterable
     index = _Index(infos, parsed)
     resolved: dict[str, CorrelationRule] = {}
     skipped: dict[str, SkippedRule] = {}
+    seen = {info.id.lower() for info in infos}
     for rule in parsed:
+        if rule.id.lower() in seen:  # alerts and checkpointed state are keyed by the rule id
+            skipped[rule.id + "#duplicate"] = SkippedRule(
+                rule.id, rule.title, rule.path, rule.rule_dir, SkipReason.PARSE_ERROR, "rule id used by another rule"
+            )
+            continue
+        seen.add(rule.id.lower())
         problem = index.problem(rule)
         if problem is not None:
             skipped[rule.id] = SkippedRule(
