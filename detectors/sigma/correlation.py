@@ -42,6 +42,7 @@ from detectors.sigma.correlation_state import (
     RuleStatus,
     WindowEntry,
 )
+from detectors.sigma.correlation_window import RunningWindow, entry_time, measure
 from detectors.sigma.view import FieldView, build_view, norm_field
 
 Derived = Mapping[str, str]  # the group values of a correlation that held, as seen by the rules using it
@@ -73,6 +74,8 @@ class CorrelationDetector:
         self.settings = settings or CorrelationSettings()
         self._listening = frozenset(ref for rule in correlations.rules for ref in rule.rules)
         self._state = CorrelationState()
+        # (rule id, group key) → the aggregate of the window ending at the group's latest entry
+        self._running: dict[tuple[str, str], RunningWindow] = {}
 
     def suppresses(self, rule_id: str) -> bool:
         """Whether the stream should drop the stand-alone alerts of a rule (`generate: false`)."""
@@ -112,7 +115,7 @@ class CorrelationDetector:
             rule_state = self._rule_state(rule.id)
             if rule.condition.at_close:
                 alerts += self._close(rule, rule_state, watermark)
-            _collect(rule, rule_state, watermark)
+            self._collect(rule, rule_state, watermark)
         return alerts
 
     def snapshot(self) -> CorrelationState:
@@ -123,6 +126,7 @@ class CorrelationDetector:
         known = {rule.id for rule in self.correlations.rules}
         restored.rules = {rule_id: s for rule_id, s in restored.rules.items() if rule_id in known}
         self._state = restored
+        self._running.clear()
 
     def status(self) -> CorrelationStatus:
         rules = []
@@ -161,7 +165,7 @@ class CorrelationDetector:
                 if group is None:
                     group = rule_state.groups[key] = GroupState(fields=pending.fields)
                 entry = WindowEntry(t=at, seq=seq, event_id=event_id, rules=tuple(pending.rules), value=pending.value)
-                window = self._insert(rule, group, entry)
+                window = self._insert(rule, key, group, entry)
                 if window is None:
                     continue
                 held.append(group.fields)
@@ -202,28 +206,69 @@ class CorrelationDetector:
             rule_state.ungrouped += 1
         return groups
 
-    def _insert(self, rule: CorrelationRule, group: GroupState, entry: WindowEntry) -> tuple[int, int] | None:
+    def _insert(self, rule: CorrelationRule, key: str, group: GroupState, entry: WindowEntry) -> tuple[int, int] | None:
         """Insert in time order; for conditions decided at events, the first window (start, stop) that
         holds among those the entry belongs to (the ones ending at it or at a later event within span)."""
         entries = group.entries
         span = rule.timespan
+        running_key = (rule.id, key)
         watermark = self.watermark()
         if watermark is not None and not rule.condition.at_close:
-            del entries[: bisect_left(entries, watermark - span, key=_time)]  # no accepted event reaches these
-        lo, hi = bisect_left(entries, entry.t, key=_time), bisect_right(entries, entry.t, key=_time)
+            self._trim(running_key, entries, watermark - span)
+        lo, hi = bisect_left(entries, entry.t, key=entry_time), bisect_right(entries, entry.t, key=entry_time)
         if entry.event_id is not None and any(e.event_id == entry.event_id for e in entries[lo:hi]):
             return None  # the same event delivered again (at-least-once)
         entries.insert(hi, entry)
         if rule.condition.at_close:
             return None
+        if hi == len(entries) - 1:  # in time order: move the running window
+            running = self._running.get(running_key)
+            if running is None:
+                start = bisect_left(entries, entry.t - span, key=entry_time)
+                running = self._running[running_key] = RunningWindow.build(rule, entries, start)
+            else:
+                running.add(rule, entry)
+                while entries[running.start].t < entry.t - span:
+                    running.remove(rule, entries[running.start])
+                    running.start += 1
+            measured = running.measure(rule, entries)
+            held = measured is not None and rule.condition.holds(measured)
+            return (running.start, len(entries)) if held else None
+        self._running.pop(running_key, None)  # out of order: evaluate the windows it joined from scratch
         for stop in range(hi + 1, len(entries) + 1):
             end = entries[stop - 1].t
             if end - entry.t > span:
                 break
-            start = bisect_left(entries, end - span, key=_time)
-            if _holds(rule, entries, start, stop):
+            start = bisect_left(entries, end - span, key=entry_time)
+            measured = measure(rule, entries, start, stop)
+            if measured is not None and rule.condition.holds(measured):
                 return start, stop
         return None
+
+    def _trim(self, running_key: tuple[str, str], entries: list[WindowEntry], horizon: datetime) -> None:
+        """Drop entries before `horizon`, which no accepted event's window reaches."""
+        cut = bisect_left(entries, horizon, key=entry_time)
+        if not cut:
+            return
+        del entries[:cut]
+        running = self._running.get(running_key)
+        if running is None:
+            return
+        if cut <= running.start:  # an active group: only entries before its window went
+            running.start -= cut
+        else:  # an idle group lost entries of its last window: rebuild when it is next used
+            del self._running[running_key]
+
+    def _collect(self, rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> None:
+        """Drop what no accepted event can reach any more: entries before watermark - span (sliding
+        rules; at-close rules drop entries as their windows close) and empty groups whose episode is over."""
+        horizon = watermark - rule.timespan
+        for key, group in list(rule_state.groups.items()):
+            if not rule.condition.at_close:
+                self._trim((rule.id, key), group.entries, horizon)
+            if not group.entries and (group.episode_last is None or group.episode_last < horizon):
+                del rule_state.groups[key]
+                self._running.pop((rule.id, key), None)
 
     def _close(self, rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> list[AlertDraft]:
         """Decide the windows of an upper-bounded condition whose end the watermark has passed."""
@@ -231,8 +276,9 @@ class CorrelationDetector:
         for group in list(rule_state.groups.values()):
             entries = group.entries
             while entries and entries[0].t + rule.timespan < watermark:
-                stop = bisect_right(entries, entries[0].t + rule.timespan, key=_time)
-                if _holds(rule, entries, 0, stop):
+                stop = bisect_right(entries, entries[0].t + rule.timespan, key=entry_time)
+                measured = measure(rule, entries, 0, stop)
+                if measured is not None and rule.condition.holds(measured):
                     alert = self._episode(rule, rule_state, group, (0, stop), None)
                     alerts += [alert] if alert is not None else []
                     alerts += self._apply({rule.id: [group.fields]}, entries[stop - 1].t, None, None, None)
@@ -247,16 +293,15 @@ class CorrelationDetector:
         window: tuple[int, int],
         event: EcsEvent | None,
     ) -> AlertDraft | None:
-        entries = group.entries[window[0] : window[1]]
-        held_at = entries[-1].t
+        held_at = group.entries[window[1] - 1].t
         last = group.episode_last
-        group.episode_last = held_at if last is None else max(last, held_at)
+        group.episode_last = held_at if last is None or held_at > last else last
         if last is not None and abs(held_at - last) <= rule.timespan:
             return None  # the same episode: alerted already
         if self.correlations.suppresses(rule.id):
             return None  # only feeds the correlations built on it
         rule_state.alerts += 1
-        return self._draft(rule, group, entries, event)
+        return self._draft(rule, group, group.entries[window[0] : window[1]], event)
 
     def _late(self, event: EcsEvent, matched: Sequence[str], watermark: datetime) -> None:
         state = self._state
@@ -285,7 +330,7 @@ class CorrelationDetector:
     def _draft(
         self, rule: CorrelationRule, group: GroupState, entries: Sequence[WindowEntry], event: EcsEvent | None
     ) -> AlertDraft:
-        measured = _measure(rule, entries, 0, len(entries))
+        measured = measure(rule, entries, 0, len(entries))
         shown = ", ".join(f"{k}={v}" for k, v in group.fields.items()) or "all events"
         key = "|".join(f"{norm_field(k)}={v.lower()}" for k, v in group.fields.items())
         span = span_text(rule.timespan)
@@ -319,48 +364,6 @@ class CorrelationDetector:
 
 
 # --- pure helpers ---------------------------------------------------------------------------------------
-
-
-def _time(entry: WindowEntry) -> datetime:
-    return entry.t
-
-
-def _holds(rule: CorrelationRule, entries: Sequence[WindowEntry], start: int, stop: int) -> bool:
-    measured = _measure(rule, entries, start, stop)
-    return measured is not None and rule.condition.holds(measured)
-
-
-def _measure(rule: CorrelationRule, entries: Sequence[WindowEntry], start: int, stop: int) -> float | None:
-    """What the condition compares for the window entries[start:stop]."""
-    window = entries[start:stop] if rule.type is not CorrelationType.EVENT_COUNT else ()
-    match rule.type:
-        case CorrelationType.EVENT_COUNT:
-            return stop - start
-        case CorrelationType.VALUE_COUNT:
-            return len({e.value for e in window if e.value is not None})
-        case CorrelationType.VALUE_SUM:
-            return sum(e.value for e in window if isinstance(e.value, float))
-        case CorrelationType.VALUE_AVG:
-            numbers = [e.value for e in window if isinstance(e.value, float)]
-            return sum(numbers) / len(numbers) if numbers else None
-        case CorrelationType.TEMPORAL:
-            return len({r for e in window for r in e.rules})
-        case CorrelationType.TEMPORAL_ORDERED:
-            return _ordered_prefix(rule.rules, window)
-    raise AssertionError(rule.type)
-
-
-def _ordered_prefix(order: Sequence[str], window: Sequence[WindowEntry]) -> int:
-    """How many of the rules, in their given order, appear one after another in the window.
-
-    Greedy earliest match is optimal for a subsequence; one event advances one step only, so a single
-    event matching both A and B is not "A followed by B".
-    """
-    step = 0
-    for entry in window:
-        if step < len(order) and order[step] in entry.rules:
-            step += 1
-    return step
 
 
 def _value(name: str, derived: Derived | None, view: FieldView | None) -> str | None:
@@ -415,14 +418,3 @@ def _entity(fields: Mapping[str, str], event: EcsEvent | None, rule: Correlation
     if event is not None:
         return EntityRef.parse(event.entity())
     return EntityRef(kind="rule", value=rule.id)
-
-
-def _collect(rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> None:
-    """Drop what no accepted event can reach any more: entries before watermark - span (sliding rules;
-    at-close rules drop entries as their windows close) and empty groups whose episode is over."""
-    horizon = watermark - rule.timespan
-    for key, group in list(rule_state.groups.items()):
-        if not rule.condition.at_close:
-            del group.entries[: bisect_left(group.entries, horizon, key=_time)]
-        if not group.entries and (group.episode_last is None or group.episode_last < horizon):
-            del rule_state.groups[key]

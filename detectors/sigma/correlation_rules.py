@@ -63,16 +63,20 @@ class Condition:
     """One or more bounds, all of which must hold (`gt: 100` + `lte: 200` is the range 101..200)."""
 
     bounds: tuple[tuple[Op, float], ...]
+    # True when the outcome is only known once the window is complete (an upper bound, eq, neq): a
+    # sliding window ending at each event passes through every count below the final one, so "eq 5"
+    # or "lt 5" decided on an event would fire on the way up to any larger count.
+    at_close: bool = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at_close", any(op not in (Op.GT, Op.GTE) for op, _ in self.bounds))
 
     def holds(self, value: float) -> bool:
-        return all(_TESTS[op](float(value), limit) for op, limit in self.bounds)
-
-    @property
-    def at_close(self) -> bool:
-        """True when the outcome is only known once the window is complete (an upper bound, eq, neq):
-        a sliding window ending at each event passes through every count below the final one, so
-        "eq 5" or "lt 5" decided on an event would fire on the way up to any larger count."""
-        return any(op not in (Op.GT, Op.GTE) for op, _ in self.bounds)
+        value = float(value)
+        for op, limit in self.bounds:  # noqa: SIM110 (per event: a loop beats all() on a generator)
+            if not _TESTS[op](value, limit):
+                return False
+        return True
 
     def __str__(self) -> str:
         return " and ".join(f"{op.value} {limit:g}" for op, limit in self.bounds)
