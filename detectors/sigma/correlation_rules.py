@@ -190,7 +190,7 @@ def parse_correlation(source: CorrelationSource) -> CorrelationRule | SkippedRul
         generate=bool(sigma.generate),
         level=sigma.level.name.lower() if sigma.level else None,
         tags=tuple(str(t) for t in sigma.tags),
-        version=str(sigma.modified or sigma.date) if (sigma.modified or sigma.date) else None,
+        version=stamp.isoformat() if (stamp := sigma.modified or sigma.date) else None,
         path=str(path),
         rule_dir=label,
     )
