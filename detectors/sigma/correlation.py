@@ -7,9 +7,14 @@ Semantics (the spec leaves them open; these are Vigil's):
 - Conditions with an upper bound, `eq` or `neq` are decided when a window closes (`on_tick`): the
   group's earliest open event anchors a window `[a, a + timespan]`, which closes once the watermark
   passes its end; the next window starts at the first event after it.
-- Watermark = (latest event time or tick, whichever is later) - `allowance`. An event at or after the
-  watermark is inserted in time order and every window it belongs to is evaluated again; an event
-  behind it is late: counted per rule and kept as a sample in the state, never put in a window.
+- Each group has its own watermark: its latest event time - `allowance`. An event at or after it is
+  inserted in time order and every window it belongs to is evaluated again; an event behind it (or,
+  for at-close rules, inside a window already decided) is late: counted per rule and kept as a sample
+  in the state, never put in a window. Per group, not per detector, because one partition mixes live
+  sources with imported old files and sources with wrong clocks: a global watermark would make every
+  imported event late, and one future-dated event would make everything late.
+- An at-close window also closes on the clock: once `now - allowance` is past its end and the group
+  has had no event for `allowance` (ticks, else event time), so a group that went quiet is decided.
 - Dedup: a group alerts once per episode; the episode lasts while the condition keeps holding within
   one timespan of the last time it held. The alert id (rule, group, first event time) is the same
   after a restart or a replay.
@@ -81,41 +86,35 @@ class CorrelationDetector:
         """Whether the stream should drop the stand-alone alerts of a rule (`generate: false`)."""
         return self.correlations.suppresses(rule_id)
 
-    def watermark(self) -> datetime | None:
-        clock = self._state.clock()
-        return clock - self.settings.allowance if clock is not None else None
-
     # --- the Detector protocol ----------------------------------------------------------------------
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
-        matched = [h.rule_id for h in hits if h.rule_id in self._listening]
-        at = event.timestamp
-        watermark = self.watermark()
-        if watermark is not None and at < watermark:
-            if matched:
-                self._late(event, matched, watermark)
-            return []
         state = self._state
-        if state.max_event_time is None or at > state.max_event_time:
-            state.max_event_time = at
+        if state.max_event_time is None or event.timestamp > state.max_event_time:
+            state.max_event_time = event.timestamp
+        matched = [h.rule_id for h in hits if h.rule_id in self._listening]
         if not matched:
             return []
         view = build_view(event)
         event_id = view.event_id or event.event.id
-        return self._apply({rule_id: [None] for rule_id in matched}, at, event_id, view, event)
+        late: list[LateEvent] = []
+        alerts = self._apply({rule_id: [None] for rule_id in matched}, event.timestamp, event_id, view, event, late)
+        if late:
+            state.late += 1
+            state.late_recent += late
+            del state.late_recent[: -self.settings.late_samples]
+        return alerts
 
     def on_tick(self, now: datetime) -> list[AlertDraft]:
         state = self._state
         if state.last_tick is None or now > state.last_tick:
             state.last_tick = now
-        watermark = self.watermark()
-        assert watermark is not None  # a tick sets the clock
         alerts: list[AlertDraft] = []
         for rule in self.correlations.rules:
             rule_state = self._rule_state(rule.id)
             if rule.condition.at_close:
-                alerts += self._close(rule, rule_state, watermark)
-            self._collect(rule, rule_state, watermark)
+                alerts += self._close(rule, rule_state, now)
+            self._collect(rule, rule_state, now)
         return alerts
 
     def snapshot(self) -> CorrelationState:
@@ -135,9 +134,9 @@ class CorrelationDetector:
             entries = sum(len(g.entries) for g in s.groups.values())
             rules.append(RuleStatus(rule_id=rule.id, title=rule.title, groups=len(s.groups), entries=entries,
                                     alerts=s.alerts, late=s.late, ungrouped=s.ungrouped))  # fmt: skip
-        return CorrelationStatus(
-            watermark=self.watermark(), late=self._state.late, late_recent=self._state.late_recent, rules=rules
-        )
+        state = self._state
+        return CorrelationStatus(max_event_time=state.max_event_time, last_tick=state.last_tick, late=state.late,
+                                 late_recent=state.late_recent, rules=rules)  # fmt: skip
 
     # --- windows ------------------------------------------------------------------------------------
 
@@ -148,6 +147,7 @@ class CorrelationDetector:
         event_id: str | None,
         view: FieldView | None,
         event: EcsEvent | None,
+        late: list[LateEvent],
     ) -> list[AlertDraft]:
         """Insert one event (or a correlation that held) into every window it belongs to, in dependency
         order so a correlation that holds feeds the correlations built on it in the same call."""
@@ -160,10 +160,17 @@ class CorrelationDetector:
                 continue
             rule_state = self._rule_state(rule.id)
             held: list[Derived] = []
+            was_late = False
             for key, pending in self._grouped(rule, refs, sources, view, rule_state).items():
                 group = rule_state.groups.get(key)
                 if group is None:
-                    group = rule_state.groups[key] = GroupState(fields=pending.fields)
+                    clock = self._state.last_tick or at
+                    group = rule_state.groups[key] = GroupState(fields=pending.fields, max_t=at, touched=clock)
+                elif (behind := self._behind(rule, group, at)) is not None:
+                    was_late = True
+                    shown = ", ".join(f"{k}={v}" for k, v in group.fields.items())
+                    late.append(LateEvent(event_id=event_id, t=at, rule_id=rule.id, group=shown, watermark=behind))
+                    continue
                 entry = WindowEntry(t=at, seq=seq, event_id=event_id, rules=tuple(pending.rules), value=pending.value)
                 window = self._insert(rule, key, group, entry)
                 if window is None:
@@ -172,9 +179,19 @@ class CorrelationDetector:
                 alert = self._episode(rule, rule_state, group, window, event)
                 if alert is not None:
                     alerts.append(alert)
+            rule_state.late += was_late
             if held:
                 sources[rule.id] = list(held)
         return alerts
+
+    def _behind(self, rule: CorrelationRule, group: GroupState, at: datetime) -> datetime | None:
+        """The group watermark (or decided window end) an event is behind, if it is late."""
+        watermark = group.max_t - self.settings.allowance
+        if at < watermark:
+            return watermark
+        if group.closed_until is not None and at <= group.closed_until:
+            return group.closed_until
+        return None
 
     def _grouped(
         self,
@@ -212,13 +229,15 @@ class CorrelationDetector:
         entries = group.entries
         span = rule.timespan
         running_key = (rule.id, key)
-        watermark = self.watermark()
-        if watermark is not None and not rule.condition.at_close:
-            self._trim(running_key, entries, watermark - span)
         lo, hi = bisect_left(entries, entry.t, key=entry_time), bisect_right(entries, entry.t, key=entry_time)
         if entry.event_id is not None and any(e.event_id == entry.event_id for e in entries[lo:hi]):
             return None  # the same event delivered again (at-least-once)
         entries.insert(hi, entry)
+        group.touched = self._state.last_tick or entry.t
+        if entry.t > group.max_t:
+            group.max_t = entry.t
+            if not rule.condition.at_close:  # no event the group still accepts reaches these
+                hi -= self._trim(running_key, entries, entry.t - self.settings.allowance - span)
         if rule.condition.at_close:
             return None
         if hi == len(entries) - 1:  # in time order: move the running window
@@ -245,44 +264,48 @@ class CorrelationDetector:
                 return start, stop
         return None
 
-    def _trim(self, running_key: tuple[str, str], entries: list[WindowEntry], horizon: datetime) -> None:
-        """Drop entries before `horizon`, which no accepted event's window reaches."""
+    def _trim(self, running_key: tuple[str, str], entries: list[WindowEntry], horizon: datetime) -> int:
+        """Drop the entries before `horizon`; how many."""
         cut = bisect_left(entries, horizon, key=entry_time)
         if not cut:
-            return
+            return 0
         del entries[:cut]
         running = self._running.get(running_key)
-        if running is None:
-            return
-        if cut <= running.start:  # an active group: only entries before its window went
+        if running is not None and cut <= running.start:  # only entries before its window went
             running.start -= cut
-        else:  # an idle group lost entries of its last window: rebuild when it is next used
+        elif running is not None:
             del self._running[running_key]
+        return cut
 
-    def _collect(self, rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> None:
-        """Drop what no accepted event can reach any more: entries before watermark - span (sliding
-        rules; at-close rules drop entries as their windows close) and empty groups whose episode is over."""
-        horizon = watermark - rule.timespan
+    def _collect(self, rule: CorrelationRule, rule_state: RuleState, now: datetime) -> None:
+        """Forget groups idle (no event) for allowance + timespan on the clock: their windows and
+        episodes are over. At-close groups go once their windows are decided."""
+        idle = now - self.settings.allowance - rule.timespan
         for key, group in list(rule_state.groups.items()):
-            if not rule.condition.at_close:
-                self._trim((rule.id, key), group.entries, horizon)
-            if not group.entries and (group.episode_last is None or group.episode_last < horizon):
+            if group.touched < idle and not (rule.condition.at_close and group.entries):
                 del rule_state.groups[key]
                 self._running.pop((rule.id, key), None)
 
-    def _close(self, rule: CorrelationRule, rule_state: RuleState, watermark: datetime) -> list[AlertDraft]:
-        """Decide the windows of an upper-bounded condition whose end the watermark has passed."""
+    def _close(self, rule: CorrelationRule, rule_state: RuleState, now: datetime) -> list[AlertDraft]:
+        """Decide the at-close windows that end before the group's watermark, or before the clock's
+        (`now - allowance`) when the group has had no event for `allowance`."""
         alerts: list[AlertDraft] = []
+        allowance, span = self.settings.allowance, rule.timespan
         for group in list(rule_state.groups.values()):
+            limit = group.max_t - allowance
+            if now - group.touched > allowance:
+                limit = max(limit, now - allowance)
             entries = group.entries
-            while entries and entries[0].t + rule.timespan < watermark:
-                stop = bisect_right(entries, entries[0].t + rule.timespan, key=entry_time)
+            while entries and entries[0].t + span < limit:
+                end = entries[0].t + span
+                stop = bisect_right(entries, end, key=entry_time)
                 measured = measure(rule, entries, 0, stop)
                 if measured is not None and rule.condition.holds(measured):
                     alert = self._episode(rule, rule_state, group, (0, stop), None)
                     alerts += [alert] if alert is not None else []
-                    alerts += self._apply({rule.id: [group.fields]}, entries[stop - 1].t, None, None, None)
+                    alerts += self._apply({rule.id: [group.fields]}, entries[stop - 1].t, None, None, None, [])
                 del entries[:stop]
+                group.closed_until = end
         return alerts
 
     def _episode(
@@ -302,22 +325,6 @@ class CorrelationDetector:
             return None  # only feeds the correlations built on it
         rule_state.alerts += 1
         return self._draft(rule, group, group.entries[window[0] : window[1]], event)
-
-    def _late(self, event: EcsEvent, matched: Sequence[str], watermark: datetime) -> None:
-        state = self._state
-        state.late += 1
-        for rule in self.correlations.rules:
-            if any(ref in matched for ref in rule.rules):
-                self._rule_state(rule.id).late += 1
-        state.late_recent.append(
-            LateEvent(
-                event_id=event.event.id or build_view(event).event_id,
-                t=event.timestamp,
-                rules=tuple(matched),
-                watermark=watermark,
-            )  # fmt: skip
-        )
-        del state.late_recent[: -self.settings.late_samples]
 
     def _rule_state(self, rule_id: str) -> RuleState:
         found = self._state.rules.get(rule_id)

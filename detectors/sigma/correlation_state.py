@@ -7,7 +7,6 @@ entries, so the checkpoint holds nothing that could disagree with them.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -30,6 +29,9 @@ class WindowEntry(StateModel):
 class GroupState(StateModel):
     fields: dict[str, str] = Field(description="group-by field → value, as first seen")
     entries: list[WindowEntry] = Field(default_factory=list)
+    max_t: AwareDatetime = Field(description="latest event time in the group: its watermark is this - allowance")
+    touched: AwareDatetime = Field(description="the clock (last tick, else event time) at the group's last event")
+    closed_until: AwareDatetime | None = Field(default=None, description="at-close rules: last closed window end")
     episode_last: AwareDatetime | None = Field(
         default=None, description="latest event time the condition held at; within one timespan of it, no new alert"
     )
@@ -38,14 +40,15 @@ class GroupState(StateModel):
 class LateEvent(StateModel):
     event_id: str | None
     t: AwareDatetime
-    rules: tuple[str, ...]
-    watermark: AwareDatetime
+    rule_id: str
+    group: str
+    watermark: AwareDatetime = Field(description="the group's watermark (or closed window end) it was behind")
 
 
 class RuleState(StateModel):
     groups: dict[str, GroupState] = Field(default_factory=dict)
     alerts: int = 0
-    late: int = Field(default=0, description="matching events behind the watermark: counted here, not windowed")
+    late: int = Field(default=0, description="matching events behind their group's watermark: counted, not windowed")
     ungrouped: int = Field(default=0, description="matching events without a value for a group-by field")
 
 
@@ -55,13 +58,8 @@ class CorrelationState(StateModel):
     last_tick: AwareDatetime | None = None
     seq: int = 0
     rules: dict[str, RuleState] = Field(default_factory=dict)
-    late: int = 0
+    late: int = Field(default=0, description="events late for at least one rule")
     late_recent: list[LateEvent] = Field(default_factory=list, description="the last few late events, newest last")
-
-    def clock(self) -> datetime | None:
-        """The latest time seen, from events or ticks."""
-        times = [t for t in (self.max_event_time, self.last_tick) if t is not None]
-        return max(times) if times else None
 
 
 class RuleStatus(BaseModel):
@@ -77,7 +75,8 @@ class RuleStatus(BaseModel):
 class CorrelationStatus(BaseModel):
     """What `vigil status` and the rules API show about the correlation detector."""
 
-    watermark: AwareDatetime | None
+    max_event_time: AwareDatetime | None
+    last_tick: AwareDatetime | None
     late: int
     late_recent: list[LateEvent]
     rules: list[RuleStatus]

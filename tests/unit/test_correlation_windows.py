@@ -124,16 +124,21 @@ def test_events_later_than_the_allowance_are_counted_not_windowed():
     state = h.detector.snapshot()
     rule_id = h.engine.correlations.rules[0].id
     assert (state.late, state.rules[rule_id].late) == (1, 1)
-    assert [s.event_id for s in state.late_recent] == [late[0].event.id]
+    [sample] = state.late_recent
+    assert (sample.event_id, sample.group, sample.watermark) == (late[0].event.id, "User=alice", at(543))
     assert h.detector.status().late == 1
     assert len(h.feed(*failures(604))) == 1  # the windows were not disturbed
 
 
-def test_the_clock_moves_the_watermark_too():
+def test_lateness_is_per_group_so_imports_and_skewed_clocks_stay_contained():
     h = Harness(FAILED, BRUTE, allowance=60)
-    h.tick(3600)
-    assert h.feed(*failures(0, 1, 2, 3, 4)) == []
-    assert h.detector.snapshot().late == 5
+    h.tick(86_400)  # the live clock is a day ahead of what follows
+    assert len(h.feed(*failures(0, 1, 2, 3, 4))) == 1  # an imported old file still correlates
+    assert h.feed(*failures(100_000, user="skewed")) == []  # one future-dated event...
+    assert h.feed(*failures(5, 6, 7, 8, user="bob")) == []  # ...makes nobody else late
+    assert len(h.feed(*failures(9, user="bob"))) == 1
+    assert h.feed(*failures(200, user="skewed")) == []  # but is late for its own group
+    assert h.detector.snapshot().late == 1
 
 
 # --- value_count, value_sum, value_avg ----------------------------------------------------------------
@@ -268,10 +273,25 @@ def test_lt_is_decided_when_the_window_closes():
     h = Harness(FAILED, correlation("event_count", ["failed_login"], timespan="10m", condition="lt: 3"), allowance=60)
     assert h.feed(*failures(0, 60), *failures(0, 30, 90, user="bob")) == []
     assert h.tick(599) == []  # alice's window [0, 600] is still open
-    assert h.tick(660) == []  # 600 is not yet behind the watermark (660 - 60)
+    assert h.tick(660) == []  # 600 is not yet behind the clock's watermark (660 - 60)
     [alert] = h.tick(661)
     assert (alert.entity.key, alert.event_count) == ("user:alice", 2)
+    assert h.feed(*failures(500)) == []  # inside alice's decided window: late, not a new window
+    assert h.detector.snapshot().rules[h.engine.correlations.rules[0].id].late == 1
     assert h.tick(2000) == []  # bob had 3: not fewer than 3; nothing fires twice
+    assert h.detector.status().rules[0].groups == 0  # both idle for allowance + timespan: forgotten
+
+
+def test_at_close_windows_close_on_the_groups_own_events_too():
+    h = Harness(FAILED, correlation("event_count", ["failed_login"], timespan="1m", condition="lt: 3"), allowance=10)
+    h.tick(10_000)  # a live clock far ahead; the group below is an import still arriving
+    h.feed(*failures(0, 30))
+    assert h.tick(10_001) == []  # the group is not idle: only its own watermark closes windows
+    assert h.feed(*failures(50)) == []  # still inside the open window [0, 60]
+    assert h.feed(*failures(200)) == []  # watermark 190: [0, 60] is over, with 3 events
+    h.feed(*failures(215))
+    [alert] = h.tick(10_050)  # idle now: [200, 260] closes with 2 events
+    assert (alert.first_seen, alert.event_count) == (at(200), 2)
 
 
 def test_eq_and_ranges_count_the_whole_window_not_a_passing_value():
