@@ -5,8 +5,8 @@ Semantics (the spec leaves them open; these are Vigil's):
 - Conditions with only lower bounds (`gt`, `gte`; temporal types by default) are decided at each
   event: the rule holds when the window ending at that event satisfies the condition.
 - Conditions with an upper bound, `eq` or `neq` are decided when a window closes (`on_tick`): the
-  group's earliest open event anchors a window `[a, a + timespan]`, which closes once the watermark
-  passes its end; the next window starts at the first event after it.
+  group's earliest open event anchors a window `[a, a + timespan]`, which closes once the group's
+  watermark passes its end; the next window starts at the first event after it.
 - Each group has its own watermark: its latest event time - `allowance`. An event at or after it is
   inserted in time order and every window it belongs to is evaluated again; an event behind it (or,
   for at-close rules, inside a window already decided) is late: counted per rule and kept as a sample
@@ -15,6 +15,7 @@ Semantics (the spec leaves them open; these are Vigil's):
   imported event late, and one future-dated event would make everything late.
 - An at-close window also closes on the clock: once `now - allowance` is past its end and the group
   has had no event for `allowance` (ticks, else event time), so a group that went quiet is decided.
+  A group without events for allowance + timespan on the clock is forgotten.
 - Dedup: a group alerts once per episode; the episode lasts while the condition keeps holding within
   one timespan of the last time it held. The alert id (rule, group, first event time) is the same
   after a restart or a replay.
@@ -106,6 +107,9 @@ class CorrelationDetector:
         return alerts
 
     def on_tick(self, now: datetime) -> list[AlertDraft]:
+        """Decide the at-close windows that are over and forget idle groups. A replay ticks with its
+        event clock and ends with a tick past `latest + allowance + the longest timespan`, so the
+        last windows are decided too."""
         state = self._state
         if state.last_tick is None or now > state.last_tick:
             state.last_tick = now
