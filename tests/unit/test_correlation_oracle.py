@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from datetime import timedelta
@@ -93,3 +94,20 @@ def test_shuffled_within_the_allowance_alerts_the_same_groups(kind: str):
     assert {a.entity.value for a in alerts} == {user for user, times in oracle(kind, items).items() if times}
     for a in alerts:  # each alert's window is a real one
         assert a.last_seen - a.first_seen <= timedelta(seconds=SPAN)
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_a_restart_anywhere_changes_nothing(kind: str):
+    """Checkpoint through JSON every 37 events, restore into a fresh detector: the same alerts."""
+    items = stream(kind, 11)
+    events = [event(t, code, **data) for t, code, data in items]
+    straight = Harness(*CASES[kind]).feed(*events)
+    restarted = []
+    h = Harness(*CASES[kind])
+    for i in range(0, len(events), 37):
+        restarted += h.feed(*events[i : i + 37])
+        checkpoint = json.loads(h.detector.snapshot().model_dump_json())
+        h = Harness(*CASES[kind])
+        h.detector.restore(checkpoint)
+    assert restarted == straight
+    assert straight
