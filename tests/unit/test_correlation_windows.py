@@ -303,6 +303,23 @@ def test_eq_and_ranges_count_the_whole_window_not_a_passing_value():
     assert [a.entity.key for a in ranged.tick(61)] == ["user:alice"]
 
 
+def test_lte_and_neq_at_close():
+    lte = Harness(FAILED, correlation("event_count", ["failed_login"], condition="lte: 2"), allowance=0)
+    lte.feed(*failures(0, 59), *failures(0, 30, 60, user="bob"))
+    assert [a.entity.key for a in lte.tick(61)] == ["user:alice"]  # 2 <= 2; bob's 3 are not
+    neq = Harness(FAILED, correlation("event_count", ["failed_login"], condition="neq: 2"), allowance=0)
+    neq.feed(*failures(0, 59), *failures(0, user="bob"), *failures(0, 1, 2, user="carol"))
+    assert sorted(a.entity.key for a in neq.tick(61)) == ["user:bob", "user:carol"]
+
+
+def test_value_count_over_several_fields_counts_distinct_combinations():
+    rule = correlation("value_count", ["failed_login"], group_by=("IpAddress",), condition="field: [User, Host]; gte: 3")
+    h = Harness(FAILED, rule)
+    same_user = [event(i, IpAddress="10.0.0.1", User="alice", Host=f"ws{i % 2}") for i in range(4)]  # 2 combinations
+    assert h.feed(*same_user) == []
+    assert len(h.feed(event(5, IpAddress="10.0.0.1", User="bob", Host="ws0"))) == 1
+
+
 # --- generate, restart ---------------------------------------------------------------------------------
 
 
