@@ -313,7 +313,8 @@ def test_lte_and_neq_at_close():
 
 
 def test_value_count_over_several_fields_counts_distinct_combinations():
-    rule = correlation("value_count", ["failed_login"], group_by=("IpAddress",), condition="field: [User, Host]; gte: 3")
+    pair = "field: [User, Host]; gte: 3"
+    rule = correlation("value_count", ["failed_login"], group_by=("IpAddress",), condition=pair)
     h = Harness(FAILED, rule)
     same_user = [event(i, IpAddress="10.0.0.1", User="alice", Host=f"ws{i % 2}") for i in range(4)]  # 2 combinations
     assert h.feed(*same_user) == []
