@@ -15,6 +15,11 @@ are normal, while a source that really slowed down is learned over a few episode
 
 Arrival time is `event.ingested` (set by the normaliser) when present, else the event time: a source
 with a wrong clock or zone must not look silent (or chatty) because of it. Nothing fires from an event.
+
+Run one instance over every event of a source: `vigil.events` is partitioned by entity, so a copy per
+partition would see only the share of a source's events whose user or host hashes there, and would
+call the source silent when those users go home (a consumer group of its own over all partitions, or
+a stream keyed by source).
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ Semantics (the spec leaves them open; these are Vigil's):
 - Group-by values are read through the Sigma field view (`view.py`), with the rule's `aliases`,
   compared case-insensitively; an event without a value for a group-by field is not counted
   (as in a backend's grouped aggregation) but counted in `ungrouped`.
+- State is per detector instance. `vigil.events` is partitioned by entity (user, else host), so a rule
+  grouped by the user or host sees every event of its groups in one partition; a rule grouped by
+  other fields (an IP across many users: password spraying) needs its events keyed by that group.
 - A correlation referenced by another one feeds it each time it holds (not only when it alerts), with
   its group values as fields; rules and correlations referenced only with `generate: false` do not
   alert on their own (`CorrelationSet.quiet`, see `suppresses`).
