@@ -62,6 +62,7 @@ class CorrelationSettings:
     allowance: timedelta = timedelta(minutes=5)  # how far behind the latest event time an event may arrive
     max_event_ids: int = 200  # event ids listed in one alert (event_count stays exact)
     late_samples: int = 20  # late events kept in the state for `status()`
+    max_entries: int = 100_000  # per rule and group; beyond it the oldest entries go (counted in `dropped`)
 
 
 @dataclass(slots=True)
@@ -140,7 +141,8 @@ class CorrelationDetector:
             s = self._rule_state(rule.id)
             entries = sum(len(g.entries) for g in s.groups.values())
             rules.append(RuleStatus(rule_id=rule.id, title=rule.title, groups=len(s.groups), entries=entries,
-                                    alerts=s.alerts, late=s.late, ungrouped=s.ungrouped))  # fmt: skip
+                                    alerts=s.alerts, late=s.late, ungrouped=s.ungrouped,
+                                    dropped=s.dropped))  # fmt: skip
         state = self._state
         return CorrelationStatus(max_event_time=state.max_event_time, last_tick=state.last_tick, late=state.late,
                                  late_recent=state.late_recent, rules=rules)  # fmt: skip
@@ -245,6 +247,12 @@ class CorrelationDetector:
             group.max_t = entry.t
             if not rule.condition.at_close:  # no event the group still accepts reaches these
                 hi -= self._trim(running_key, entries, entry.t - self.settings.allowance - span)
+        if len(entries) > self.settings.max_entries:  # a flood: bounded memory, counted, windows undercount
+            overflow = len(entries) - self.settings.max_entries
+            self._rule_state(rule.id).dropped += overflow
+            hi -= self._drop(running_key, entries, overflow)
+            if hi < 0:
+                return None  # the entry itself was the oldest
         if rule.condition.at_close:
             return None
         if hi == len(entries) - 1:  # in time order: move the running window
@@ -273,7 +281,10 @@ class CorrelationDetector:
 
     def _trim(self, running_key: tuple[str, str], entries: list[WindowEntry], horizon: datetime) -> int:
         """Drop the entries before `horizon`; how many."""
-        cut = bisect_left(entries, horizon, key=entry_time)
+        return self._drop(running_key, entries, bisect_left(entries, horizon, key=entry_time))
+
+    def _drop(self, running_key: tuple[str, str], entries: list[WindowEntry], cut: int) -> int:
+        """Drop the `cut` oldest entries, keeping the running window in step."""
         if not cut:
             return 0
         del entries[:cut]

@@ -50,6 +50,7 @@ class RuleState(StateModel):
     alerts: int = 0
     late: int = Field(default=0, description="matching events behind their group's watermark: counted, not windowed")
     ungrouped: int = Field(default=0, description="matching events without a value for a group-by field")
+    dropped: int = Field(default=0, description="entries dropped because a group exceeded `max_entries`")
 
 
 class CorrelationState(StateModel):
@@ -70,6 +71,7 @@ class RuleStatus(BaseModel):
     alerts: int
     late: int
     ungrouped: int
+    dropped: int
 
 
 class CorrelationStatus(BaseModel):

@@ -99,6 +99,13 @@ def test_redelivered_events_are_counted_once():
     assert len(h.feed(*failures(4))) == 1
 
 
+def test_a_flood_is_bounded_per_group_and_the_drops_are_counted():
+    h = Harness(FAILED, correlation("event_count", ["failed_login"], condition="gte: 8"), max_entries=10)
+    assert len(h.feed(*failures(*range(30)))) == 1
+    status = h.detector.status().rules[0]
+    assert (status.entries, status.dropped) == (10, 20)
+
+
 # --- late and out-of-order events ---------------------------------------------------------------------
 
 
