@@ -175,7 +175,7 @@ class CorrelationDetector:
                 if group is None:
                     clock = self._state.last_tick or at
                     group = rule_state.groups[key] = GroupState(fields=pending.fields, max_t=at, touched=clock)
-                elif (behind := self._behind(rule, group, at)) is not None:
+                elif (behind := self._behind(group, at)) is not None:
                     was_late = True
                     shown = ", ".join(f"{k}={v}" for k, v in group.fields.items())
                     late.append(LateEvent(event_id=event_id, t=at, rule_id=rule.id, group=shown, watermark=behind))
@@ -188,12 +188,13 @@ class CorrelationDetector:
                 alert = self._episode(rule, rule_state, group, window, event)
                 if alert is not None:
                     alerts.append(alert)
-            rule_state.late += was_late
+            if was_late:
+                rule_state.late += 1
             if held:
                 sources[rule.id] = list(held)
         return alerts
 
-    def _behind(self, rule: CorrelationRule, group: GroupState, at: datetime) -> datetime | None:
+    def _behind(self, group: GroupState, at: datetime) -> datetime | None:
         """The group watermark (or decided window end) an event is behind, if it is late."""
         watermark = group.max_t - self.settings.allowance
         if at < watermark:
