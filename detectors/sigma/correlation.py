@@ -32,16 +32,16 @@ Semantics (the spec leaves them open; these are Vigil's):
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.models.alert import AlertDraft, DetectorKind, EntityRef, RuleRef, Severity, Summary
+from core.models.alert import AlertDraft, DetectorKind, RuleRef, Severity, Summary
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
-from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, CorrelationType, span_text
+from detectors.sigma.correlation_fields import Derived, entity_of, entry_value, field_value
+from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, span_text
 from detectors.sigma.correlation_state import (
     CorrelationState,
     CorrelationStatus,
@@ -53,8 +53,6 @@ from detectors.sigma.correlation_state import (
 )
 from detectors.sigma.correlation_window import RunningWindow, entry_time, measure
 from detectors.sigma.view import FieldView, build_view, norm_field
-
-Derived = Mapping[str, str]  # the group values of a correlation that held, as seen by the rules using it
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +215,7 @@ class CorrelationDetector:
             for derived in sources[ref]:
                 fields: dict[str, str] = {}
                 for name in rule.group_by:
-                    value = _value(rule.field_for(name, ref), derived, view)
+                    value = field_value(rule.field_for(name, ref), derived, view)
                     if value is None:
                         break
                     fields[name] = value
@@ -226,7 +224,7 @@ class CorrelationDetector:
                     pending = groups.setdefault(key, _Pending(fields))
                     pending.rules.append(ref)
                     if pending.value is None:
-                        pending.value = _entry_value(rule, ref, derived, view)
+                        pending.value = entry_value(rule, ref, derived, view)
                     continue
                 ungrouped = True
         if ungrouped and not groups:
@@ -365,7 +363,7 @@ class CorrelationDetector:
             rule=RuleRef(id=rule.id, version=rule.version, title=rule.title, kind=DetectorKind.CORRELATION),
             severity=Severity.of(rule.level),
             tags=list(rule.tags),
-            entity=_entity(group.fields, event, rule),
+            entity=entity_of(group.fields, event, rule),
             dedup_key=f"{rule.id}|{key}",
             event_ids=[e.event_id for e in entries if e.event_id][: self.settings.max_event_ids],
             event_count=len(entries),
@@ -387,60 +385,3 @@ class CorrelationDetector:
                 **{f"group.{k}": v for k, v in group.fields.items()},
             },
         )
-
-
-# --- pure helpers ---------------------------------------------------------------------------------------
-
-
-def _value(name: str, derived: Derived | None, view: FieldView | None) -> str | None:
-    """A field's value as text: from the group values of a correlation that held, else from the event."""
-    key = norm_field(name)
-    if derived is not None:
-        for field_name, value in derived.items():
-            if norm_field(field_name) == key:
-                return value
-    if view is None:
-        return None
-    text = view.text(key)
-    if text is None or text == "" or text == ():
-        return None
-    return text if isinstance(text, str) else ",".join(text)
-
-
-def _entry_value(
-    rule: CorrelationRule, ref: str, derived: Derived | None, view: FieldView | None
-) -> str | float | None:
-    if not rule.fields:
-        return None
-    parts = [_value(rule.field_for(name, ref), derived, view) for name in rule.fields]
-    if any(p is None for p in parts):
-        return None
-    if rule.type is CorrelationType.VALUE_COUNT:
-        return "\x1f".join(p.lower() for p in parts if p is not None)
-    first = parts[0]
-    assert first is not None  # checked above
-    try:
-        number = float(first)
-    except ValueError:
-        return None  # not a number: contributes nothing to a sum or an average
-    return number if math.isfinite(number) else None
-
-
-_ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "user": ("user", "username", "user.name", "targetusername", "subjectusername", "accountname", "cs-username"),
-    "host": ("computer", "computername", "host.name", "hostname", "workstationname", "workstation", "dvc"),
-    "ip": ("ipaddress", "sourceip", "source.ip", "src_ip", "c-ip", "clientip", "sourceaddress", "destinationip",
-           "destination.ip", "dst_ip"),
-}  # fmt: skip
-
-
-def _entity(fields: Mapping[str, str], event: EcsEvent | None, rule: CorrelationRule) -> EntityRef:
-    """A group-by field naming a user, else a host, else an IP (the order of `EcsEvent.entity()`);
-    else the event's entity; else the rule."""
-    for kind, names in _ENTITY_FIELDS.items():
-        for name, value in fields.items():
-            if norm_field(name) in names and value not in ("-", ""):
-                return EntityRef(kind=kind, value=value if kind == "ip" else value.lower())  # type: ignore[arg-type]
-    if event is not None:
-        return EntityRef.parse(event.entity())
-    return EntityRef(kind="rule", value=rule.id)
