@@ -15,3 +15,11 @@ class ParseError(VigilError):
 
 class StackError(VigilError):
     """The local Kafka/Elasticsearch stack could not be fetched, started or reached."""
+
+
+class RetentionError(VigilError):
+    """The retention job refused or could not complete a step (floor, hold, archive, restore)."""
+
+
+class HoldError(VigilError):
+    """A legal hold could not be placed, found or released."""
