@@ -102,7 +102,8 @@ def hold_query(hold: Hold, scope: RetentionScope, start: datetime, end: datetime
     """Documents of a `scope` index, within [start, end), that `hold` protects.
 
     Dead letters carry no parsed entity, only the raw line: for them a user/host/ip hold matches the
-    value as a phrase in `raw` (conservative: it may keep a little more, never less).
+    value anywhere in `raw`, as a phrase or inside a word (`alice's`), case-insensitively: it may
+    keep a little more than the entity's lines, not less.
     """
     lower = max(hold.from_, start)
     upper = end if hold.to is None else min(hold.to, end)
@@ -112,12 +113,19 @@ def hold_query(hold: Hold, scope: RetentionScope, start: datetime, end: datetime
     kind, _, value = hold.entity.partition(":")
     if scope is RetentionScope.DEADLETTER:
         should: list[dict[str, Any]] = (
-            [{"term": {"source": value}}] if kind == "source" else [{"match_phrase": {"raw": value}}]
-        )
+            [{"term": {"source": value}}] if kind == "source" else [
+                {"match_phrase": {"raw": value}},
+                {"wildcard": {"raw": {"value": f"*{_escape_wildcard(value)}*", "case_insensitive": True}}},
+            ]
+        )  # fmt: skip
     else:
         should = [_term(field, value, kind) for field in ENTITY_FIELDS[kind]]
         should.append({"term": {"vigil.entity": {"value": f"{kind}:{value}", "case_insensitive": True}}})
     return {"bool": {"filter": [time_range, {"bool": {"should": should, "minimum_should_match": 1}}]}}
+
+
+def _escape_wildcard(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
 
 
 def _term(field: str, value: str, kind: str) -> dict[str, Any]:

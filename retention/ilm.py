@@ -26,8 +26,15 @@ GRACE_DAYS = 2
 
 
 def ilm_available(es: Elasticsearch) -> bool:
-    """`GET _ilm/status` answers only where x-pack ILM runs (the OSS node refuses the method)."""
+    """Every node loads the `x-pack-ilm` module and `GET _ilm/status` answers. The module list is asked
+    first: the local node refuses `_ilm/status` (405) and `_xpack` (500), which the client logs as a
+    failed node."""
     try:
+        nodes = es.nodes.info(metric="plugins", filter_path="nodes.*.modules.name").get("nodes", {})
+        if not nodes or not all(
+            any(module.get("name") == "x-pack-ilm" for module in node.get("modules", [])) for node in nodes.values()
+        ):
+            return False
         return bool(es.ilm.get_status().get("operation_mode"))
     except (ApiError, TransportError):
         return False
