@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     # VIGIL_RETENTION__NETWORK=90 ...; a YAML file (VIGIL_RETENTION_FILE), when set, replaces it.
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     retention_file: Path | None = None
-    archive_dir: Path | None = Field(None, description="retention archives; default <data_dir>/archive")
+    archive_dir: Path | None = None  # retention archives; default <data_dir>/archive
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict
@@ -60,7 +61,9 @@ def parse_index(name: str, docs: int = 0, size_bytes: int = 0) -> DailyIndex | N
 
 def list_daily_indices(es: Elasticsearch) -> list[DailyIndex]:
     """Every open daily index with its document count and store size, oldest day first."""
-    rows = es.cat.indices(index="logs-*,vigil-deadletter-*", format="json", bytes="b", h="index,docs.count,store.size")
+    columns = "index,docs.count,store.size"
+    response = es.cat.indices(index="logs-*,vigil-deadletter-*", format="json", bytes="b", h=columns)
+    rows = cast(list[dict[str, Any]], response.body)  # format=json: a list of objects, not text
     found = []
     for row in rows:
         parsed = parse_index(str(row["index"]), int(row.get("docs.count") or 0), int(row.get("store.size") or 0))
