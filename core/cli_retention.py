@@ -57,8 +57,8 @@ def retention_run(
     """Delete whole daily indices past retention (never under the floor), preserving held documents."""
     from retention import job
 
-    settings = get_settings()
     try:
+        settings = get_settings()
         with _progress() as progress:
             task = progress.add_task("planning", total=None)
             report = job.run(
@@ -90,7 +90,7 @@ def _print_outcomes(report: RunReport) -> None:
         console.print(f"[yellow]dry run:[/] nothing changed; {len(report.plan.deletions)} index(es) would go")
         return
     for outcome in report.outcomes:
-        mark = "[red]deleted[/]" if outcome.deleted else "[yellow]kept[/]"
+        mark = {"deleted": "[red]deleted[/]", "kept": "[yellow]kept[/]", "gone": "gone"}[outcome.status]
         extra = "".join(f"; {c.docs} held docs → {c.evidence_index}" for c in outcome.evidence)
         if outcome.archived:
             extra += f"; archived {outcome.archived.docs} docs ({outcome.archived.file})"
@@ -199,7 +199,10 @@ def hold_list(
 ) -> None:
     from retention.holds import list_holds
 
-    holds = list_holds(_es(), active_only=not include_released)
+    try:
+        holds = list_holds(_es(), active_only=not include_released)
+    except VigilError as exc:
+        raise _fail(exc) from exc
     if as_json:
         console.print_json(json.dumps([h.to_document() for h in holds]))
         return

@@ -6,7 +6,8 @@ For each daily index the plan marks for deletion, in this order, each step a pre
 3. with `archive`, the index is exported and the export checked (`retention.archive`);
 4. the documents each meeting hold protects are copied to its evidence index and verified;
 5. only then the index is deleted, and the deletion is recorded in `vigil-retention-log`.
-A failed step keeps the index and says why; the next run tries again. Running the job twice
+A failed step keeps the index and says why; the next run tries again. The document count is taken
+again just before the deletion: an index that received late events while it was processed is kept. Running the job twice
 deletes nothing more the second time: what was deleted is gone, what was kept is still unexpired,
 or still failing.
 
@@ -20,8 +21,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import RetentionError
@@ -43,7 +45,7 @@ class Outcome(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     index: str
-    deleted: bool
+    status: Literal["deleted", "kept", "gone"]  # gone: a concurrent run deleted it first
     reason: str
     archived: ArchivedIndex | None = None
     evidence: tuple[EvidenceCopy, ...] = ()
@@ -59,11 +61,12 @@ class RunReport(BaseModel):
 
     @property
     def deleted(self) -> list[str]:
-        return [o.index for o in self.outcomes if o.deleted]
+        return [o.index for o in self.outcomes if o.status == "deleted"]
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.deleted]
+        """Indices past retention that a failed step kept (the next run retries them)."""
+        return [o for o in self.outcomes if o.status == "kept"]
 
 
 def plan(es: Elasticsearch, settings: Settings, now: datetime | None = None) -> Plan:
@@ -108,13 +111,20 @@ def apply_item(
     if not is_expired(index, policy.days(index.scope), now):
         raise RetentionError(f"refusing to delete {index.name}: its day is not past the retention floor")
     try:
+        docs = es.count(index=index.name)["count"]
         archived = archive_index(es, index, archive_dir, advance) if archive_dir else None
         copies = tuple(copy_held(es, index, hold) for hold in holds_meeting(index, list_holds(es)))
+        # A late event written meanwhile is in neither the archive nor the evidence: retry next run.
+        es.indices.refresh(index=index.name)
+        if es.count(index=index.name)["count"] != docs:
+            raise RetentionError(f"{index.name} received documents while it was processed; retried next run")
+        es.indices.delete(index=index.name)
+    except NotFoundError:
+        return Outcome(index=index.name, status="gone", reason="already gone (deleted by a concurrent run)")
     except (RetentionError, ApiError, TransportError) as exc:
         log.warning("keeping %s: %s", index.name, exc)
-        return Outcome(index=index.name, deleted=False, reason=f"kept: {exc}")
-    es.indices.delete(index=index.name)
-    outcome = Outcome(index=index.name, deleted=True, reason=item.reason, archived=archived, evidence=copies)
+        return Outcome(index=index.name, status="kept", reason=f"kept: {exc}")
+    outcome = Outcome(index=index.name, status="deleted", reason=item.reason, archived=archived, evidence=copies)
     _record(es, item, outcome, now)
     return outcome
 

@@ -226,3 +226,37 @@ def test_next_deletion_is_the_oldest_day_at_its_deletable_instant() -> None:
     status = status_of([3, 40, 59])
     nxt = status.next_deletion  # type: ignore[attr-defined]
     assert nxt.day == days_ago(59) and nxt.at == deletable_at(index("user", days_ago(59)), 60) and not nxt.overdue
+
+
+# -- ILM backstop and hold queries -------------------------------------------------------------
+
+
+def test_the_ilm_delete_policy_waits_past_the_retention() -> None:
+    from retention.ilm import GRACE_DAYS, policy_body
+
+    body = policy_body(60)
+    assert body == {"phases": {"delete": {"min_age": f"{60 + GRACE_DAYS}d", "actions": {"delete": {}}}}}
+    assert int(body["phases"]["delete"]["min_age"][:-1]) >= 60
+
+
+def test_a_hold_query_is_clipped_to_the_day_and_matches_the_entity_fields() -> None:
+    from retention.holds import hold_query
+
+    h = hold(start=datetime(2026, 9, 20, 22, 0, tzinfo=UTC), end=None)
+    day = index("user", date(2026, 9, 20))
+    query = hold_query(h, day.scope, day.start, day.end)
+    time_range, entity = query["bool"]["filter"]
+    assert time_range == {"range": {"@timestamp": {"gte": "2026-09-20T22:00:00+00:00",
+                                                   "lt": "2026-09-21T00:00:00+00:00"}}}  # fmt: skip
+    fields = {next(iter(clause["term"])) for clause in entity["bool"]["should"]}
+    assert {"user.name", "vigil.entity"} <= fields
+
+
+def test_an_everything_hold_matches_the_whole_range_and_dead_letters_match_the_raw_line() -> None:
+    from retention.holds import hold_query
+
+    day = index("deadletter", date(2026, 9, 20))
+    assert hold_query(hold(entity="*"), day.scope, day.start, day.end)["bool"]["filter"][1:] == []
+    should = hold_query(hold(entity="host:WS01"), day.scope, day.start, day.end)["bool"]["filter"][1]["bool"]["should"]
+    assert {"match_phrase": {"raw": "WS01"}} in should
+    assert {"wildcard": {"raw": {"value": "*WS01*", "case_insensitive": True}}} in should
