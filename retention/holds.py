@@ -18,14 +18,18 @@ from core.models.hold import Hold, HoldRequest
 from core.names import HOLDS_INDEX, RetentionScope
 from core.settings import Settings
 from retention.ilm import detach_held_indices
+from retention.scan import iter_hits
 
 # ECS fields naming each kind of entity in `logs-*` (plus `vigil.entity`, the event's partition key).
+# Wide on purpose: a hold that keeps a few more documents is harmless, one that misses some is not.
 ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "user": ("user.name", "user.target.name", "related.user"),
-    "host": ("host.name", "host.hostname", "related.hosts"),
+    "user": ("user.name", "user.target.name", "user.effective.name", "source.user.name", "destination.user.name",
+             "related.user"),
+    "host": ("host.name", "host.hostname", "observer.name", "observer.hostname", "log.syslog.hostname",
+             "related.hosts"),
     "ip": ("source.ip", "destination.ip", "host.ip", "related.ip"),
     "source": ("vigil.source",),
-}
+}  # fmt: skip
 
 
 def place_hold(
@@ -64,15 +68,16 @@ def get_hold(es: Elasticsearch, hold_id: str) -> Hold:
 
 
 def list_holds(es: Elasticsearch, *, active_only: bool = True) -> list[Hold]:
-    """Holds, oldest first. A missing `vigil-holds` index means no hold was ever placed."""
+    """Holds, oldest first, all of them (paged: a hold cut off by a result window would let retention
+    delete what it protects). A missing `vigil-holds` index means no hold was ever placed."""
     if not es.indices.exists(index=HOLDS_INDEX):
         return []
     query: dict[str, Any] = (
         {"bool": {"must_not": {"exists": {"field": "released_at"}}}} if active_only else {"match_all": {}}
     )
     es.indices.refresh(index=HOLDS_INDEX)
-    response = es.search(index=HOLDS_INDEX, query=query, size=10_000, sort=[{"created_at": "asc"}, "_doc"])
-    return [Hold.model_validate(hit["_source"]) for hit in response["hits"]["hits"]]
+    holds = [Hold.model_validate(hit["_source"]) for hit in iter_hits(es, HOLDS_INDEX, query)]
+    return sorted(holds, key=lambda hold: (hold.created_at, hold.id))
 
 
 def release_hold(es: Elasticsearch, hold_id: str, *, by: str, reason: str, now: datetime | None = None) -> Hold:

@@ -7,9 +7,9 @@ For each daily index the plan marks for deletion, in this order, each step a pre
 4. the documents each meeting hold protects are copied to its evidence index and verified;
 5. only then the index is deleted, and the deletion is recorded in `vigil-retention-log`.
 A failed step keeps the index and says why; the next run tries again. The document count is taken
-again just before the deletion: an index that received late events while it was processed is kept. Running the job twice
-deletes nothing more the second time: what was deleted is gone, what was kept is still unexpired,
-or still failing.
+again just before the deletion: an index that received late events while it was processed is kept.
+Running the job twice deletes nothing more the second time: what was deleted is gone, what was
+kept is still unexpired, or still failing.
 
 The boundary rule (see `retention.plan`): the index of UTC day D goes once
 (D + 1 day) 00:00 UTC <= now − retention days.

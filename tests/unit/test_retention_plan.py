@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -260,3 +261,41 @@ def test_an_everything_hold_matches_the_whole_range_and_dead_letters_match_the_r
     should = hold_query(hold(entity="host:WS01"), day.scope, day.start, day.end)["bool"]["filter"][1]["bool"]["should"]
     assert {"match_phrase": {"raw": "WS01"}} in should
     assert {"wildcard": {"raw": {"value": "*WS01*", "case_insensitive": True}}} in should
+
+
+class FakeIlmCluster:
+    """Just enough of a production cluster with ILM to see which calls `install_ilm` makes."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.calls: list[tuple[str, str]] = []
+        modules = {"nodes": {"n1": {"modules": [{"name": "x-pack-core"}, {"name": "x-pack-ilm"}]}}}
+        rows = [{"index": name, "docs.count": "1", "store.size": "10"} for name in names]
+        self.nodes = SimpleNamespace(info=lambda **_: modules)
+        self.cat = SimpleNamespace(indices=lambda **_: SimpleNamespace(body=rows))
+        self.ilm = SimpleNamespace(
+            get_status=lambda: {"operation_mode": "RUNNING"},
+            put_lifecycle=lambda name, policy: self.calls.append(
+                ("policy", f"{name}={policy['phases']['delete']['min_age']}")
+            ),
+            remove_policy=lambda index: self.calls.append(("detach", index)),
+        )
+        self.indices = SimpleNamespace(
+            put_settings=lambda index, settings: self.calls.append(
+                ("attach", f"{index}={settings['index.lifecycle.name']}")
+            )
+        )
+
+
+def test_ilm_is_a_backstop_that_never_manages_a_held_index() -> None:
+    from retention.ilm import install_ilm
+
+    cluster = FakeIlmCluster(["logs-user-2026.09.20", "logs-user-2026.09.25", "vigil-deadletter-2026.09.20"])
+    h = hold(start=datetime(2026, 9, 20, tzinfo=UTC), end=datetime(2026, 9, 21, tzinfo=UTC), category="user")
+    names = install_ilm(cluster, RetentionPolicy(user=90), [h])  # type: ignore[arg-type]
+    assert names == [f"vigil-retention-{s.value}" for s in RetentionScope]
+    assert ("policy", "vigil-retention-user=92d") in cluster.calls
+    assert ("policy", "vigil-retention-network=62d") in cluster.calls
+    assert ("attach", "logs-user-2026.09.25=vigil-retention-user") in cluster.calls
+    assert ("attach", "vigil-deadletter-2026.09.20=vigil-retention-deadletter") in cluster.calls
+    assert not any(call == "attach" and index.startswith("logs-user-2026.09.20") for call, index in cluster.calls)
+    assert ("detach", "logs-user-2026.09.20") in cluster.calls
