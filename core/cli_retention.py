@@ -112,12 +112,14 @@ def retention_status(as_json: Annotated[bool, typer.Option("--json")] = False) -
     if as_json:
         console.print_json(result.model_dump_json())
         return
-    table = Table("category", "days", "oldest", "newest", "gaps", "docs", "MB", "holds", "next deletion", "compliant")
+    table = Table("category", "days", "oldest", "newest", "gaps (in floor window)", "docs", "MB", "holds",
+                  "next deletion", "compliant")  # fmt: skip
     for s in result.scopes:
         nxt = s.next_deletion
         table.add_row(
             s.scope.value, str(s.retention_days), str(s.oldest_day or "-"), str(s.newest_day or "-"),
-            str(len(s.missing_days)), str(s.docs), f"{s.size_bytes / 1e6:.1f}", str(len(s.active_holds)),
+            f"{len(s.missing_days)} ({len(s.window_gaps)})", str(s.docs), f"{s.size_bytes / 1e6:.1f}",
+            str(len(s.active_holds)),
             f"{nxt.index} at {nxt.at:%Y-%m-%d %H:%M}Z{' (overdue)' if nxt.overdue else ''}" if nxt else "-",
             "[green]yes[/]" if s.compliant else "[red]no[/]",
         )  # fmt: skip

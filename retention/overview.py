@@ -46,7 +46,8 @@ class ScopeStatus(BaseModel):
     oldest_day: date | None
     newest_day: date | None
     first_day_ingested: date | None
-    missing_days: list[date]
+    missing_days: list[date]  # gaps between the oldest and the newest day present
+    window_gaps: list[date]  # days the floor still protects that have no index (see the module doc)
     docs: int
     size_bytes: int
     active_holds: list[str]
@@ -98,18 +99,23 @@ def scope_status(
     present = {ix.day for ix in indices}
     oldest, newest = (min(present), max(present)) if present else (None, None)
     first = min(d for d in (oldest, first_deleted) if d is not None) if (oldest or first_deleted) else None
+    missing = [d for d in _days(oldest, newest) if d not in present] if oldest and newest else []
     last_complete = now.date() - timedelta(days=1)
-    missing = [d for d in _days(first, last_complete) if d not in present] if first else []
+    window_gaps = [
+        d
+        for d in (_days(first, last_complete) if first else [])
+        if d not in present and now < _end(d) + timedelta(days=RETENTION_FLOOR_DAYS)
+    ]
     findings = []
     if days < RETENTION_FLOOR_DAYS:
         findings.append(f"retention {days} days is below the {RETENTION_FLOOR_DAYS}-day floor")
-    window_gaps = [d for d in missing if now < _end(d) + timedelta(days=RETENTION_FLOOR_DAYS)]
     if scope is not RetentionScope.DEADLETTER:
         if first is None:
             findings.append("no logs were ever ingested: nothing is kept")
         if window_gaps:
             findings.append(f"{len(window_gaps)} day(s) missing inside the {RETENTION_FLOOR_DAYS}-day window: "
-                            + ", ".join(f"{d:%Y-%m-%d}" for d in window_gaps[:10]))  # fmt: skip
+                            + ", ".join(f"{d:%Y-%m-%d}" for d in window_gaps[:10])
+                            + (", ..." if len(window_gaps) > 10 else ""))  # fmt: skip
     next_deletion = None
     if indices:
         first_index = min(indices, key=lambda ix: ix.day)
@@ -122,6 +128,7 @@ def scope_status(
         newest_day=newest,
         first_day_ingested=first,
         missing_days=missing,
+        window_gaps=window_gaps if scope is not RetentionScope.DEADLETTER else [],
         docs=sum(ix.docs for ix in indices),
         size_bytes=sum(ix.size_bytes for ix in indices),
         active_holds=[h.id for h in holds if h.active and h.applies_to(scope)],

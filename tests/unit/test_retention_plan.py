@@ -201,15 +201,21 @@ def test_a_young_deployment_without_gaps_is_compliant() -> None:
 def test_a_missing_day_inside_the_window_is_not_compliant() -> None:
     status = status_of([n for n in range(1, 62) if n != 30])
     assert not status.compliant  # type: ignore[attr-defined]
-    assert status.missing_days == [days_ago(30)]  # type: ignore[attr-defined]
+    assert status.missing_days == status.window_gaps == [days_ago(30)]  # type: ignore[attr-defined]
+
+
+def test_a_silent_category_has_window_gaps_after_its_newest_day() -> None:
+    status = status_of([10, 9, 8])
+    assert not status.compliant and status.missing_days == []  # type: ignore[attr-defined]
+    assert status.window_gaps == [days_ago(n) for n in range(7, 0, -1)]  # type: ignore[attr-defined]
 
 
 def test_a_deleted_oldest_day_inside_the_window_shows_through_the_deletion_record() -> None:
     """The job deleted up to 62 days ago; someone else deleted days 59 to 50: no longer 'a young
     deployment', the gap is reported."""
     status = status_of(list(range(1, 50)), first_deleted=days_ago(62))
-    assert not status.compliant  # type: ignore[attr-defined]
-    assert days_ago(59) in status.missing_days and days_ago(61) in status.missing_days  # type: ignore[attr-defined]
+    assert not status.compliant and status.missing_days == []  # type: ignore[attr-defined]
+    assert status.window_gaps == [days_ago(n) for n in range(60, 49, -1)]  # type: ignore[attr-defined]
 
 
 def test_gaps_older_than_the_window_do_not_break_compliance() -> None:
