@@ -51,7 +51,12 @@ def _progress() -> Progress:
 @retention_app.command("run")
 def retention_run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, change nothing")] = False,
-    archive: Annotated[bool, typer.Option("--archive", help="export each index to NDJSON before deleting")] = False,
+    archive: Annotated[
+        bool | None,
+        typer.Option(
+            "--archive/--no-archive", help="export each index before deleting it; default: VIGIL_RETENTION_ARCHIVE"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Delete whole daily indices past retention (never under the floor), preserving held documents."""

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     retention_file: Path | None = None
     archive_dir: Path | None = None  # retention archives; default <data_dir>/archive
+    retention_archive: bool = False  # archive each daily index before deleting it (scheduled runs)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -79,21 +79,23 @@ def run(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
-    archive: bool = False,
+    archive: bool | None = None,
     on_index: Callable[[PlanItem], None] | None = None,
     advance: Advance | None = None,
 ) -> RunReport:
-    """Plan, and unless `dry_run` apply. `on_index` / `advance` report progress (index, documents)."""
+    """Plan, and unless `dry_run` apply. `archive` None: `settings.retention_archive`.
+    `on_index` / `advance` report progress (index, documents)."""
     the_plan = plan(es, settings, now)
     if dry_run:
         return RunReport(plan=the_plan, dry_run=True)
     install_retention_templates(es, settings)
     ilm = install_ilm(es, the_plan.policy, list_holds(es))
+    archiving = settings.retention_archive if archive is None else archive
+    archive_dir = settings.archive_path() if archiving else None
     outcomes = []
     for item in the_plan.deletions:
         if on_index:
             on_index(item)
-        archive_dir = settings.archive_path() if archive else None
         outcomes.append(apply_item(es, item, the_plan.policy, the_plan.now, archive_dir, advance))
     return RunReport(plan=the_plan, dry_run=False, outcomes=tuple(outcomes), ilm_policies=tuple(ilm))
 
