@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from core.errors import ConfigError, RetentionError
 from core.names import RetentionScope
-from core.settings import RETENTION_FLOOR_DAYS, RetentionPolicy, Settings, check_retention_floor
+from core.settings import RetentionPolicy, Settings, check_retention_floor
 
 
 def load_policy(settings: Settings) -> RetentionPolicy:
@@ -44,6 +44,3 @@ def enforce_floor(policy: RetentionPolicy) -> RetentionPolicy:
         except ValueError as exc:
             raise RetentionError(str(exc)) from exc
     return policy
-
-
-__all__ = ["RETENTION_FLOOR_DAYS", "RetentionPolicy", "enforce_floor", "load_policy", "load_policy_file"]
