@@ -53,6 +53,12 @@ ECS_PROPERTIES: dict[str, Any] = {
 DYNAMIC_TEMPLATES = [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}}]
 
 
+DEADLETTER_MAPPINGS: dict[str, Any] = {
+    "dynamic_templates": DYNAMIC_TEMPLATES,
+    "properties": {"@timestamp": DATE, "raw": {"type": "text"}, "reason": TEXT, "offset": LONG},
+}
+
+
 def _settings(settings: Settings) -> dict[str, Any]:
     return {
         "number_of_shards": settings.es_shards,
@@ -80,12 +86,6 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         priority=500,
         template={"settings": _settings(settings), "mappings": DEADLETTER_MAPPINGS},
     )
-
-
-DEADLETTER_MAPPINGS: dict[str, Any] = {
-    "dynamic_templates": DYNAMIC_TEMPLATES,
-    "properties": {"@timestamp": DATE, "raw": {"type": "text"}, "reason": TEXT, "offset": LONG},
-}
 
 
 def install_retention_templates(es: Elasticsearch, settings: Settings) -> None:
