@@ -93,7 +93,13 @@ def archive_index(
     data, hashes = folder / f"{index.name}.part{part}.ndjson.gz", folder / f"{index.name}.part{part}.sha256.gz"
     expected = es.count(index=index.name)["count"]
     written = _write_sorted(iter_hits(es, index.name), data, hashes, advance)
-    if written != expected or es.count(index=index.name)["count"] != expected:
+    es.indices.refresh(index=index.name)
+    after = es.count(index=index.name)["count"]
+    if after != expected or written != expected:
+        data.unlink()
+        hashes.unlink()
+        if after != expected:
+            raise RetentionError(f"{index.name} received documents while it was archived ({expected} → {after})")
         raise RetentionError(f"{index.name}: exported {written} documents, the index holds {expected}: not archived")
     entry = ArchivedIndex(index=index.name, scope=index.scope, day=index.day, part=part, docs=written,
                           archived_at=datetime.now(UTC), file=data.name, file_sha256=file_sha256(data),

@@ -10,6 +10,7 @@ job's choices can be asserted exactly without touching anyone else's indices.
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from core import clients
-from core.errors import ConfigError, RetentionError
+from core.errors import ConfigError, HoldError, RetentionError
 from core.index_templates import install_templates
 from core.models import DeadLetter, EcsEvent
 from core.models.hold import HoldRequest
@@ -29,6 +30,7 @@ from retention.archive import restore_day
 from retention.canonical import doc_sha256
 from retention.holds import list_holds, place_hold, release_hold
 from retention.indices import index_name, list_daily_indices
+from retention.plan import PlanItem
 from retention.scan import iter_hits
 
 pytestmark = pytest.mark.integration
@@ -202,8 +204,6 @@ def test_below_floor_is_refused_and_deletes_nothing(es: Elasticsearch, settings:
 
 def test_cli_hold_and_retention_commands(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The `vigil retention` / `vigil hold` commands end to end (through typer, against the stack)."""
-    import json
-
     from typer.testing import CliRunner
 
     from core.cli import app
@@ -246,3 +246,66 @@ def test_cli_hold_and_retention_commands(settings: Settings, monkeypatch: pytest
         assert "retention for 'network' is 59 days, below the 60-day floor" in " ".join(below.output.split())
     finally:
         get_settings.cache_clear()
+
+
+def test_a_failed_evidence_copy_or_a_late_event_keeps_the_day(es: Elasticsearch, settings: Settings) -> None:
+    """Without a verified evidence copy, and when a day changes while it is processed, nothing goes;
+    the next run finishes the work (a changed day is archived as a second part)."""
+    now = datetime(1997, 6, 1, 12, 0, tzinfo=UTC)
+    stored = seed(es, settings, now)
+    old_day = (now - timedelta(days=61)).date()
+    start = datetime(old_day.year, old_day.month, old_day.day, tzinfo=UTC)
+    request = HoldRequest.model_validate({"entity": "user:alice", "from": start, "to": start + timedelta(hours=12),
+                                          "reason": "incident 43", "created_by": "playbook"})  # fmt: skip
+    hold = place_hold(es, settings, request, hold_id="ret-h-forged")
+    assert place_hold(es, settings, request, hold_id="ret-h-forged") == hold  # a retried placement is harmless
+    with pytest.raises(HoldError, match="a different hold already has id"):
+        place_hold(es, settings, request.model_copy(update={"reason": "other"}), hold_id="ret-h-forged")
+
+    user_day, system_day = index_of("user", now, 61), index_of("system", now, 61)
+    alice = next(i for i in stored[user_day] if "-alice-" in i and i.endswith("010700-0"))
+    evidence = evidence_index(hold.id, RetentionScope.USER)
+    es.create(index=evidence, id=alice, document={"@timestamp": start.isoformat(), "message": "forged"},
+              refresh="wait_for")  # fmt: skip
+
+    current: list[str] = []
+    late = event(start + timedelta(hours=5), "system", "carol", 0)
+
+    def write_late_event(_: int) -> None:
+        if current == [system_day]:
+            es.create(index=system_day, id=late.event.id, document=late.to_document(), refresh="wait_for")
+            current.clear()
+
+    def track(item: PlanItem) -> None:
+        current[:] = [item.index.name]
+
+    report = job.run(es, settings, now=now, archive=True, advance=write_late_event, on_index=track)
+    outcomes = {o.index: o for o in report.outcomes}
+    assert set(report.deleted) == {index_of("network", now, 61), index_of("deadletter", now, 61)}
+    assert outcomes[user_day].status == "kept" and f"{evidence} lacks or differs" in outcomes[user_day].reason
+    assert outcomes[system_day].status == "kept" and "received documents while" in outcomes[system_day].reason
+    assert es.count(index=user_day)["count"] == len(stored[user_day])
+
+    es.delete(index=evidence, id=alice, refresh="wait_for")
+    again = job.run(es, settings, now=now, archive=True)
+    assert set(again.deleted) == {user_day, system_day} and again.failed == []
+    assert {h["_id"] for h in iter_hits(es, evidence)} == {
+        i for day in (user_day, system_day, index_of("network", now, 61)) for i in stored[day]
+        if "-alice-" in i and i.endswith("010700-0")
+    }  # fmt: skip
+
+    # A later late event re-creates the deleted day (the indexer's own routing); the next run archives
+    # it as a second part and deletes it again; the restore brings back both parts.
+    later = event(start + timedelta(hours=6), "system", "dave", 0).model_dump_json(by_alias=True, exclude_none=True)
+    recreated = bulk_actions(Topic.EVENTS.value, later.encode())
+    assert recreated[0] == system_day and index_batch(es, [recreated]) == []
+    es.indices.refresh(index=system_day)
+    assert job.run(es, settings, now=now, archive=True).deleted == [system_day]
+    manifest = json.loads((settings.archive_path() / f"{old_day:%Y.%m.%d}" / "manifest.json").read_text())
+    assert sorted((e["part"], e["docs"]) for e in manifest["entries"] if e["index"] == system_day) == [
+        (1, len(stored[system_day]) + 1), (2, 1)]  # fmt: skip
+    assert restore_day(es, settings, old_day, RetentionScope.SYSTEM) == [system_day]
+    restored = {hit["_id"]: doc_sha256(hit["_source"]) for hit in iter_hits(es, system_day)}
+    assert restored == {**stored[system_day], late.event.id: doc_sha256(late.to_document()),
+                        recreated[1]: doc_sha256(recreated[2])}  # fmt: skip
+    release_hold(es, hold.id, by="admin-li", reason="test over")
