@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from core.cli_collect import app as collect_app
+from core.cli_retention import register as register_retention
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -22,6 +23,7 @@ ingest_app = typer.Typer(help="Feed logs into the pipeline.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(collect_app)  # `vigil collect`
+register_retention(app)
 console = Console()
 
 STACK_DIR = Path("var/stack")

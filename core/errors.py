@@ -19,3 +19,11 @@ class StackError(VigilError):
 
 class CollectorError(VigilError):
     """A collector could not start (port taken, unreadable checkpoint...) or stopped on a fault."""
+
+
+class RetentionError(VigilError):
+    """The retention job refused or could not complete a step (floor, hold, archive, restore)."""
+
+
+class HoldError(VigilError):
+    """A legal hold could not be placed, found or released."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from core.names import Category
+from core.names import EVIDENCE_PREFIX, HOLDS_INDEX, RETENTION_LOG_INDEX, Category
 from core.settings import Settings
 
 KEYWORD = {"type": "keyword", "ignore_above": 2048}
@@ -53,6 +53,12 @@ ECS_PROPERTIES: dict[str, Any] = {
 DYNAMIC_TEMPLATES = [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}}]
 
 
+DEADLETTER_MAPPINGS: dict[str, Any] = {
+    "dynamic_templates": DYNAMIC_TEMPLATES,
+    "properties": {"@timestamp": DATE, "raw": {"type": "text"}, "reason": TEXT, "offset": LONG},
+}
+
+
 def _settings(settings: Settings) -> dict[str, Any]:
     return {
         "number_of_shards": settings.es_shards,
@@ -78,11 +84,50 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         name="vigil-deadletter",
         index_patterns=["vigil-deadletter-*"],
         priority=500,
+        template={"settings": _settings(settings), "mappings": DEADLETTER_MAPPINGS},
+    )
+
+
+def install_retention_templates(es: Elasticsearch, settings: Settings) -> None:
+    """Legal holds, the evidence copies they protect, and the retention job's log of what it did.
+
+    Evidence keeps the mappings of where it came from. Dead letters go to their own evidence
+    index (`...-deadletter`): their `source` is a string, the ECS `source` an object.
+    """
+    es.indices.put_index_template(
+        name="vigil-evidence",
+        index_patterns=[f"{EVIDENCE_PREFIX}*"],
+        priority=500,
+        template={
+            "settings": _settings(settings),
+            "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
+        },
+    )
+    es.indices.put_index_template(
+        name="vigil-evidence-deadletter",
+        index_patterns=[f"{EVIDENCE_PREFIX}*-deadletter"],
+        priority=510,
+        template={"settings": _settings(settings), "mappings": DEADLETTER_MAPPINGS},
+    )
+    es.indices.put_index_template(
+        name="vigil-holds",
+        index_patterns=[HOLDS_INDEX],
+        priority=500,
         template={
             "settings": _settings(settings),
             "mappings": {
                 "dynamic_templates": DYNAMIC_TEMPLATES,
-                "properties": {"@timestamp": DATE, "raw": {"type": "text"}, "reason": TEXT, "offset": LONG},
+                "properties": {"from": DATE, "to": DATE, "created_at": DATE, "released_at": DATE,
+                               "reason": TEXT, "release_reason": TEXT},
             },
+        },
+    )  # fmt: skip
+    es.indices.put_index_template(
+        name="vigil-retention-log",
+        index_patterns=[RETENTION_LOG_INDEX],
+        priority=500,
+        template={
+            "settings": _settings(settings),
+            "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": {"@timestamp": DATE, "day": DATE}},
         },
     )

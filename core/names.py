@@ -21,6 +21,20 @@ class Category(StrEnum):
     USER = "user"
 
 
+class RetentionScope(StrEnum):
+    """What retention and legal holds apply to: the three log categories and the dead letters."""
+
+    NETWORK = "network"
+    SYSTEM = "system"
+    USER = "user"
+    DEADLETTER = "deadletter"
+
+    @property
+    def index_prefix(self) -> str:
+        """Daily indices of this scope are `<prefix>YYYY.MM.DD`."""
+        return "vigil-deadletter-" if self is RetentionScope.DEADLETTER else f"logs-{self.value}-"
+
+
 LOGS_PATTERN = "logs-*"
 DEADLETTER_PATTERN = "vigil-deadletter-*"
 AUDIT_INDEX = "vigil-audit"
@@ -29,6 +43,9 @@ INCIDENTS_INDEX = "vigil-incidents"
 ENTITIES_INDEX = "vigil-entities"
 LEDGER_INDEX = "vigil-ledger"
 REPORTS_INDEX = "vigil-reports"
+HOLDS_INDEX = "vigil-holds"
+EVIDENCE_PREFIX = "vigil-evidence-"
+RETENTION_LOG_INDEX = "vigil-retention-log"
 
 
 def day_suffix(ts: datetime) -> str:
@@ -42,3 +59,10 @@ def logs_index(category: Category | str, ts: datetime) -> str:
 
 def deadletter_index(ts: datetime) -> str:
     return f"vigil-deadletter-{day_suffix(ts)}"
+
+
+def evidence_index(hold_id: str, scope: RetentionScope) -> str:
+    """Where the documents a legal hold protects are copied before their daily index is deleted
+    (dead letters apart: their mapping differs from the ECS events')."""
+    suffix = "-deadletter" if scope is RetentionScope.DEADLETTER else ""
+    return f"{EVIDENCE_PREFIX}{hold_id}{suffix}"

@@ -7,10 +7,41 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+
+# Policy rule 1: run logs and user logs are kept at least 60 days. A floor, not a default to lower.
+RETENTION_FLOOR_DAYS = 60
+
+
+def check_retention_floor(scope: str, days: int) -> int:
+    if days < RETENTION_FLOOR_DAYS:
+        raise ValueError(
+            f"retention for {scope!r} is {days} days, below the {RETENTION_FLOOR_DAYS}-day floor "
+            f"(the policy keeps logs at least {RETENTION_FLOOR_DAYS} days): set {RETENTION_FLOOR_DAYS} or more"
+        )
+    return days
+
+
+class RetentionPolicy(BaseModel):
+    """Days kept per retention scope (`core.names.RetentionScope`), each at least the floor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: int = RETENTION_FLOOR_DAYS
+    system: int = RETENTION_FLOOR_DAYS
+    user: int = RETENTION_FLOOR_DAYS
+    deadletter: int = RETENTION_FLOOR_DAYS
+
+    @field_validator("network", "system", "user", "deadletter")
+    @classmethod
+    def _floor(cls, value: int, info: ValidationInfo) -> int:
+        return check_retention_floor(str(info.field_name), value)
+
+    def days(self, scope: str) -> int:
+        return int(getattr(self, str(scope)))
 
 
 class Settings(BaseSettings):
@@ -46,6 +77,12 @@ class Settings(BaseSettings):
     # A file renamed away is still read until it has not been written for this long (daemons reopen late).
     tail_rotate_grace_s: Annotated[float, Field(ge=0)] = 1.0
 
+    # VIGIL_RETENTION__NETWORK=90 ...; a YAML file (VIGIL_RETENTION_FILE), when set, replaces it.
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    retention_file: Path | None = None
+    archive_dir: Path | None = None  # retention archives; default <data_dir>/archive
+    retention_archive: bool = False  # archive each daily index before deleting it (scheduled runs)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     tokens_file: Path | None = None
@@ -62,6 +99,9 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"
 
     def checkpoint_dir(self) -> Path:
         path = self.data_dir / "checkpoints"

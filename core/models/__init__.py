@@ -2,5 +2,6 @@
 
 from core.models.ecs import EcsEvent
 from core.models.envelope import DeadLetter, RawEnvelope
+from core.models.hold import Hold, HoldRequest
 
-__all__ = ["DeadLetter", "EcsEvent", "RawEnvelope"]
+__all__ = ["DeadLetter", "EcsEvent", "Hold", "HoldRequest", "RawEnvelope"]
