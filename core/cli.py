@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.cli_api import serve, token_app
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -20,6 +21,8 @@ stack_app = typer.Typer(help="The local Kafka + Elasticsearch stack (development
 ingest_app = typer.Typer(help="Feed logs into the pipeline.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(token_app, name="token")
+app.command("api")(serve)
 console = Console()
 
 STACK_DIR = Path("var/stack")

@@ -17,6 +17,12 @@ from core.models.envelope import RawEnvelope, Transport
 WINDOWS_EXPORT_SUFFIXES = {".evtx"}
 
 
+def decode_line(body: bytes, max_line_bytes: int) -> str:
+    """One line's bytes as text. Oversized and non-UTF-8 lines are kept (cut / with visible
+    escapes) so they reach the dead-letter index instead of being dropped."""
+    return body[:max_line_bytes].decode("utf-8", "surrogateescape").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _text_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, str]]:
     offset = 0
     with path.open("rb") as handle:
@@ -26,10 +32,7 @@ def _text_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, str]]:
             body = line.rstrip(b"\r\n")
             if not body.strip():
                 continue
-            # Oversized and non-UTF-8 lines are kept (surrogate-escaped / cut) for the dead-letter index.
-            yield start, body[:max_line_bytes].decode("utf-8", "surrogateescape").encode(
-                "utf-8", "backslashreplace"
-            ).decode("utf-8")
+            yield start, decode_line(body, max_line_bytes)
 
 
 def iter_file_envelopes(
@@ -69,9 +72,7 @@ def iter_file_envelopes(
         )
 
 
-def publish(
-    envelopes: Iterator[RawEnvelope], producer: object, progress: Callable[[int], None] | None = None
-) -> int:
+def publish(envelopes: Iterator[RawEnvelope], producer: object, progress: Callable[[int], None] | None = None) -> int:
     """Send envelopes to `vigil.raw` keyed by source; returns how many were sent (after flush)."""
     send = producer.send  # type: ignore[attr-defined]
     sent = 0

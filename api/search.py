@@ -1,0 +1,33 @@
+"""Running a search against Elasticsearch and turning its errors into API errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
+
+from api.errors import BackendUnavailable, BadRequest
+
+
+def run_search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A query Elasticsearch refuses (bad `q` syntax, too many buckets) is the caller's input: 422."""
+    try:
+        response = es.search(index=index, ignore_unavailable=True, allow_no_indices=True, **body)
+    except BadRequestError as exc:
+        raise BadRequest(f"Elasticsearch refused the query: {_root_cause(exc)}") from exc
+    except (ApiError, TransportError) as exc:
+        raise BackendUnavailable(f"Elasticsearch did not answer the search: {exc}") from exc
+    return dict(response.body)
+
+
+def _root_cause(exc: ApiError) -> str:
+    error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
+    if not isinstance(error, dict):
+        return str(error)
+    causes = [*error.get("root_cause", []), *(error.get("failed_shards") or [{}])[0:1]]
+    for cause in causes:
+        reason = cause.get("reason") or cause.get("caused_by", {}).get("reason")
+        nested = (cause.get("caused_by") or {}).get("reason")
+        if reason:
+            return f"{reason}: {nested}" if nested and nested != reason else str(reason)
+    return str(error.get("reason") or exc.message)
