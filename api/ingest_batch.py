@@ -92,9 +92,11 @@ def _json_record(
     try:
         record = IngestRecord.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "record"
-        return dead(f"invalid record: {field}: {first['msg']}")
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        return dead(f"invalid record: {problems}")
     return RawEnvelope.build(
         source=record.source or default_source,
         transport="http",

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 # now, now-24h, now-7d/d, now/d+8h: what Elasticsearch's range query accepts after `now`.
-RELATIVE_RE = re.compile(r"^now(?:[+-]\d+[yMwdhHms])*(?:/[yMwdhHms])?$")
+RELATIVE_RE = re.compile(r"^now(?:[+-]\d+[yMwdhHms]|/[yMwdhHms])*$")
 
 
 def normalise_time(value: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.audit import AuditRecord
 from api.models.common import PublicModel
@@ -20,6 +20,12 @@ class AuditSearch(BaseModel):
     to: TimeBound | None = None
     size: int = Field(50, ge=1, le=10_000)
     offset: int = Field(0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _window(self) -> AuditSearch:
+        if self.offset + self.size > 10_000:
+            raise ValueError("offset + size must be at most 10,000: narrow the time range")
+        return self
 
 
 class AuditPublic(AuditRecord):

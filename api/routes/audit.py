@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from api.audit import TimeRange
 from api.deps import AuditDep, AuditReader, ClientIp, EsDep, SettingsDep
+from api.errors import BadRequest
 from api.models.audit import AuditPublic, AuditSearch, AuditsPublic
 from api.models.common import AUTH_RESPONSES
 from api.queries import audit_search
@@ -27,6 +28,8 @@ def search_audit(
     es: EsDep,
     audit: AuditDep,
 ) -> AuditsPublic:
+    if params.size > settings.api_max_page_size:
+        raise BadRequest(f"size {params.size} is over the maximum page size {settings.api_max_page_size}")
     response = run_search(es, AUDIT_INDEX, audit_search(params, settings.timezone))
     hits = response["hits"]["hits"]
     result = AuditsPublic(
