@@ -10,6 +10,7 @@ from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
 from api.models.health import ElasticsearchHealth, GroupLag, KafkaHealth, PartitionLag
+from core.names import Topic
 from core.settings import Settings
 
 VIGIL_GROUP_PREFIX = "vigil-"
@@ -39,27 +40,42 @@ def kafka_health(settings: Settings) -> tuple[KafkaHealth, list[GroupLag]]:
         admin.close()
 
 
-def vigil_groups(listed: list[str], settings: Settings) -> list[str]:
-    """The configured normaliser and indexer groups, and any other group named vigil-*."""
-    wanted = {settings.normaliser_group, settings.indexer_group}
-    return sorted(wanted | {group for group in listed if group.startswith(VIGIL_GROUP_PREFIX)})
+def vigil_groups(listed: list[str], settings: Settings) -> dict[str, list[str]]:
+    """Group → the topics it is known to read: the configured normaliser and indexer (whose topics we
+    know, so a partition they never committed counts as fully lagging), and any other vigil-* group."""
+    groups: dict[str, list[str]] = {group: [] for group in listed if group.startswith(VIGIL_GROUP_PREFIX)}
+    groups[settings.normaliser_group] = [Topic.RAW.value]
+    groups[settings.indexer_group] = [Topic.EVENTS.value, Topic.DEADLETTER.value]
+    return dict(sorted(groups.items()))
 
 
 def consumer_lag(admin: KafkaAdminClient, settings: Settings) -> list[GroupLag]:
     listed = [group["group_id"] for group in admin.list_groups()]
     groups = vigil_groups(listed, settings)
-    committed = admin.list_group_offsets({group: None for group in groups if group in listed})
+    committed = admin.list_group_offsets({group: None for group in groups if group in listed}) if listed else {}
+    known = {topic for topics in groups.values() for topic in topics}
     partitions = {tp for offsets in committed.values() for tp in offsets}
+    for topic in admin.describe_topics(sorted(known)):
+        if topic.get("error_code", 0) == 0:
+            partitions |= {TopicPartition(topic["name"], part["partition_index"]) for part in topic["partitions"]}
     ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions}) if partitions else {}
+    starts = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in partitions}) if partitions else {}
     result = []
-    for group in groups:
-        offsets: dict[TopicPartition, object] = committed.get(group, {})
-        rows = []
-        for tp in sorted(offsets, key=lambda t: (t.topic, t.partition)):
-            end = ends[tp].offset
-            position = offsets[tp].offset  # type: ignore[attr-defined]
-            done = position if position is not None and position >= 0 else None
-            rows.append(PartitionLag(topic=tp.topic, partition=tp.partition, committed=done, end=end,
-                                     lag=max(0, end - (done or 0))))  # fmt: skip
-        result.append(GroupLag(group=group, started=bool(rows), lag=sum(row.lag for row in rows), partitions=rows))
+    for group, topics in groups.items():
+        offsets = {tp: meta.offset for tp, meta in committed.get(group, {}).items() if meta.offset >= 0}
+        mine = sorted(
+            {*offsets, *(tp for tp in partitions if tp.topic in topics)}, key=lambda t: (t.topic, t.partition)
+        )
+        rows = [
+            PartitionLag(
+                topic=tp.topic,
+                partition=tp.partition,
+                committed=offsets.get(tp),
+                end=ends[tp].offset,
+                # Never committed: the group would start from the earliest record still kept.
+                lag=max(0, ends[tp].offset - offsets.get(tp, starts[tp].offset)),
+            )
+            for tp in mine
+        ]
+        result.append(GroupLag(group=group, started=bool(offsets), lag=sum(r.lag for r in rows), partitions=rows))
     return result
