@@ -77,7 +77,7 @@ class AuditRecord(BaseModel):
     time_range: TimeRange = Field(default_factory=lambda: TimeRange.model_validate({}))
     hits: int = Field(description="total matching documents")
     returned: int = Field(description="documents in the response")
-    status: int = 200
+    status: int = Field(200, description="200: read; 403: refused (the role lacks the permission)")
 
     def to_document(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude={"id"})
@@ -116,6 +116,7 @@ class AuditTrail:
         time_range: TimeRange,
         hits: int,
         returned: int,
+        status: int = 200,
     ) -> AuditRecord:
         entry = AuditRecord.model_validate(
             {
@@ -131,6 +132,7 @@ class AuditTrail:
                 "time_range": time_range,
                 "hits": hits,
                 "returned": returned,
+                "status": status,
             }
         )
         try:

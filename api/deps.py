@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from elasticsearch import Elasticsearch
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.audit import AuditTrail
+from api.audit import AuditTrail, TimeRange
 from api.backends import Backends
-from api.errors import Forbidden, NotAuthenticated
-from api.permissions import Permission, allowed, roles_for
+from api.errors import AuditUnavailable, Forbidden, NotAuthenticated
+from api.permissions import AUDITED_READS, Permission, allowed, roles_for
 from api.tokens import Principal, TokenStore
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # auto_error=False: we answer 401 ourselves, with the RFC 6750 header and a message that says why.
 bearer = HTTPBearer(auto_error=False, description="an API token: `vigil token create NAME --role ROLE`")
@@ -75,13 +78,38 @@ class RequireRole:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, user: CurrentUser) -> Principal:
+    def __call__(self, user: CurrentUser, request: Request) -> Principal:
         if not allowed(user.role, self.permission):
+            if self.permission in AUDITED_READS:
+                _audit_denial(request, user, self.permission)
             needed = " or ".join(role.value for role in roles_for(self.permission))
             raise Forbidden(
                 f"{self.permission.value} needs role {needed}; token {user.name!r} has role {user.role.value}"
             )
         return user
+
+
+def _audit_denial(request: Request, user: Principal, permission: Permission) -> None:
+    """Best effort: a refused read disclosed nothing, so an audit outage must not turn 403 into 503."""
+    params = dict(request.query_params)
+    query = params.pop("q", None)
+    time_range = TimeRange.model_validate({"from": params.pop("from", None), "to": params.pop("to", None)})
+    try:
+        get_backends(request).audit.record(
+            user,
+            action=f"denied:{permission.value}",
+            method=request.method,
+            endpoint=request.url.path,
+            client_ip=client_ip(request),
+            query=query,
+            filters=params,
+            time_range=time_range,
+            hits=0,
+            returned=0,
+            status=403,
+        )
+    except AuditUnavailable as exc:
+        log.error("denied %s by %r not audited: %s", permission.value, user.name, exc)
 
 
 def client_ip(request: Request) -> str | None:

@@ -32,6 +32,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 
+# Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.
+AUDITED_READS: frozenset[Permission] = frozenset({Permission.SEARCH_LOGS, Permission.READ_AUDIT})
+
 
 def allowed(role: Role, permission: Permission) -> bool:
     return role in PERMISSIONS[permission]

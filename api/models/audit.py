@@ -29,7 +29,7 @@ class AuditSearch(BaseModel):
 
 
 class AuditPublic(AuditRecord):
-    pass
+    model_config = ConfigDict(extra="ignore")  # documents written by later versions still read
 
 
 class AuditsPublic(PublicModel):

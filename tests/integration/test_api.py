@@ -277,6 +277,18 @@ def test_every_search_is_audited(
     assert read[-1]["hits"] == trail.json()["count"]
 
 
+def test_refused_reads_are_audited_as_overreach(client: TestClient, tokens: dict[Role, str], es: Elasticsearch) -> None:
+    reply = client.get("/audit", headers=auth(tokens[Role.OFFICER]), params={"actor": "api-admin", "from": "now-1d"})
+    assert reply.status_code == 403
+    reply = client.get("/events", headers=auth(tokens[Role.AUDITOR]), params={"q": "secret-probe", "host": "db01"})
+    assert reply.status_code == 403
+    officer = audit_entries(es, actor__name="api-officer", action="denied:audit:read")
+    assert officer[-1]["status"] == 403 and officer[-1]["filters"] == {"actor": "api-admin"}
+    assert officer[-1]["time_range"] == {"from": "now-1d", "to": None} and officer[-1]["hits"] == 0
+    auditor = audit_entries(es, actor__name="api-auditor", action="denied:logs:search")
+    assert [(e["query"], e["filters"]) for e in auditor][-1] == ("secret-probe", {"host": "db01"})
+
+
 def test_an_audit_failure_withholds_the_logs(client: TestClient, tokens: dict[Role, str], es: Elasticsearch) -> None:
     search(client, tokens[Role.OFFICER], size=1)  # the audit index exists
     es.indices.put_settings(index=AUDIT_INDEX, settings={"index.blocks.write": True})

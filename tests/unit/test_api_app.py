@@ -115,3 +115,15 @@ def test_liveness_and_docs_need_no_token(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert {"/health", "/health/live", "/ingest", "/events", "/audit"} <= set(spec["paths"])
+
+
+def test_backends_down_mean_degraded_health_and_503(client: TestClient, tokens: dict[Role, str]) -> None:
+    admin = auth(tokens[Role.ADMIN])
+    health = client.get("/health", headers=admin)
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "degraded" and body["consumer_groups"] == []
+    assert not body["kafka"]["reachable"] and "127.0.0.1:9" in body["kafka"]["detail"]
+    assert not body["elasticsearch"]["reachable"]
+    search = client.get("/events", headers=admin)
+    assert search.status_code == 503 and "Elasticsearch did not answer" in search.json()["detail"]
