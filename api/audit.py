@@ -86,8 +86,9 @@ class AuditRecord(BaseModel):
 class AuditTrail:
     """Writes audit records; installs the index mapping once, on the first write."""
 
-    def __init__(self, es: Elasticsearch) -> None:
+    def __init__(self, es: Elasticsearch, replicas: int) -> None:
         self.es = es
+        self.replicas = replicas
         self._ready = False
         self._lock = threading.Lock()
 
@@ -97,7 +98,11 @@ class AuditTrail:
         with self._lock:
             if not self.es.indices.exists(index=AUDIT_INDEX):
                 try:
-                    self.es.indices.create(index=AUDIT_INDEX, mappings=AUDIT_MAPPINGS)
+                    self.es.indices.create(
+                        index=AUDIT_INDEX,
+                        settings={"number_of_shards": 1, "number_of_replicas": self.replicas},
+                        mappings=AUDIT_MAPPINGS,
+                    )
                 except ApiError as exc:
                     if exc.meta.status != 400 or "resource_already_exists" not in str(exc):
                         raise

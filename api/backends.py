@@ -28,7 +28,7 @@ class Backends:
     def __init__(self, settings: Settings, es: Elasticsearch | None = None) -> None:
         self.settings = settings
         self.es = es or clients.es_client(settings)
-        self.audit = AuditTrail(self.es)
+        self.audit = AuditTrail(self.es, settings.es_replicas)
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 

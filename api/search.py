@@ -21,13 +21,10 @@ def run_search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str,
 
 
 def _root_cause(exc: ApiError) -> str:
-    error = exc.body.get("error", {}) if isinstance(exc.body, dict) else {}
-    if not isinstance(error, dict):
-        return str(error)
-    causes = [*error.get("root_cause", []), *(error.get("failed_shards") or [{}])[0:1]]
-    for cause in causes:
-        reason = cause.get("reason") or cause.get("caused_by", {}).get("reason")
-        nested = (cause.get("caused_by") or {}).get("reason")
-        if reason:
-            return f"{reason}: {nested}" if nested and nested != reason else str(reason)
-    return str(error.get("reason") or exc.message)
+    """Elasticsearch's first root cause (`Failed to parse query [...]`), else its summary."""
+    error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    if isinstance(error, dict):
+        for cause in error.get("root_cause") or [error]:
+            if isinstance(cause, dict) and isinstance(cause.get("reason"), str):
+                return str(cause["reason"])
+    return str(exc.message)
