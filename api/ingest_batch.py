@@ -15,7 +15,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from api.models.ingest import IngestRecord, TextBatch
+from api.models.ingest import IngestRecord, IngestRecordBase, TextBatch
 from core.models.envelope import DeadLetter, RawEnvelope
 from ingest.collectors.file_import import decode_line
 
@@ -32,14 +32,17 @@ class Batch:
     blank: int
 
 
-def split_batch(
-    body: bytes,
-    *,
-    text: TextBatch | None,
-    default_source: str,
-    max_line_bytes: int,
-    received_at: datetime,
-) -> Batch:
+@dataclass(frozen=True)
+class Origin:
+    """Where and when a batch arrived: the same for each of its records."""
+
+    default_source: str  # JSON records without a `source`, and dead letters
+    received_at: datetime
+    peer: str | None  # the client address, kept on every envelope and dead letter
+    max_line_bytes: int
+
+
+def split_batch(body: bytes, *, text: TextBatch | None, origin: Origin) -> Batch:
     """`text` set: each line is a raw record of that source; else each line is an `IngestRecord` object."""
     batch_id = hashlib.sha256(body).hexdigest()[:16]
     lines: list[Line] = []
@@ -51,18 +54,11 @@ def split_batch(
             continue
         position = f"http:{batch_id}:{number}"
         if text is not None:
-            item: RawEnvelope | DeadLetter = RawEnvelope.build(
-                source=text.source,
-                transport="http",
-                raw=decode_line(line, max_line_bytes),
-                position=position,
-                format=text.format or "auto",
-                received_at=received_at,
-                timezone=text.timezone,
-                category=text.category,
+            item: RawEnvelope | DeadLetter = _envelope(
+                origin, text, source=text.source, raw=decode_line(line, origin.max_line_bytes), position=position
             )
         else:
-            item = _json_record(line, number, position, default_source, max_line_bytes, received_at)
+            item = _json_record(line, number, position, origin)
         lines.append(Line(number, item))
     # The body's final newline leaves one empty element that is not a line.
     if body.endswith(b"\n"):
@@ -70,19 +66,29 @@ def split_batch(
     return Batch(lines, blank)
 
 
-def _json_record(
-    line: bytes, number: int, position: str, default_source: str, max_line_bytes: int, received_at: datetime
-) -> RawEnvelope | DeadLetter:
-    text = decode_line(line, max_line_bytes)
+def _envelope(origin: Origin, spec: IngestRecordBase | None, *, source: str, raw: str, position: str) -> RawEnvelope:
+    return RawEnvelope.build(
+        source=source,
+        transport="http",
+        raw=raw,
+        position=position,
+        format=(spec.format if spec else None) or "auto",
+        received_at=origin.received_at,
+        timezone=spec.timezone if spec else None,
+        category=spec.category if spec else None,
+        peer=origin.peer,
+    )
+
+
+def _json_record(line: bytes, number: int, position: str, origin: Origin) -> RawEnvelope | DeadLetter:
+    text = decode_line(line, origin.max_line_bytes)
 
     def dead(reason: str) -> DeadLetter:
-        stub = RawEnvelope.build(
-            source=default_source, transport="http", raw=text, position=position, received_at=received_at
-        )
+        stub = _envelope(origin, None, source=origin.default_source, raw=text, position=position)
         return DeadLetter.of(stub, "collect", f"line {number}: {reason}")
 
-    if len(line) > max_line_bytes:
-        return dead(f"{len(line)} bytes, over the {max_line_bytes}-byte line limit (kept cut)")
+    if len(line) > origin.max_line_bytes:
+        return dead(f"{len(line)} bytes, over the {origin.max_line_bytes}-byte line limit (kept cut)")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -97,13 +103,10 @@ def _json_record(
             for error in exc.errors()
         )
         return dead(f"invalid record: {problems}")
-    return RawEnvelope.build(
-        source=record.source or default_source,
-        transport="http",
+    return _envelope(
+        origin,
+        record,
+        source=record.source or origin.default_source,
         raw=record.message,
         position=f"http:{record.position}" if record.position else position,
-        format=record.format or "auto",
-        received_at=received_at,
-        timezone=record.timezone,
-        category=record.category,
     )

@@ -9,6 +9,12 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportErr
 from api.errors import BackendUnavailable, BadRequest
 
 
+def check_page_size(size: int, cap: int) -> None:
+    """The server's page cap (`VIGIL_API_MAX_PAGE_SIZE`): big exports page with the cursor instead."""
+    if size > cap:
+        raise BadRequest(f"size {size} is over the maximum page size {cap}")
+
+
 def run_search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any]:
     """A query Elasticsearch refuses (bad `q` syntax, too many buckets) is the caller's input: 422."""
     try:

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Request
 
 from api.audit import TimeRange
 from api.deps import AuditDep, AuditReader, ClientIp, EsDep, SettingsDep
-from api.errors import BadRequest
 from api.models.audit import AuditPublic, AuditSearch, AuditsPublic
 from api.models.common import AUTH_RESPONSES
 from api.queries import audit_search
-from api.search import run_search
+from api.search import check_page_size, run_search
 from core.names import AUDIT_INDEX
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -28,8 +27,7 @@ def search_audit(
     es: EsDep,
     audit: AuditDep,
 ) -> AuditsPublic:
-    if params.size > settings.api_max_page_size:
-        raise BadRequest(f"size {params.size} is over the maximum page size {settings.api_max_page_size}")
+    check_page_size(params.size, settings.api_max_page_size)
     response = run_search(es, AUDIT_INDEX, audit_search(params, settings.timezone))
     hits = response["hits"]["hits"]
     result = AuditsPublic(

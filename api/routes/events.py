@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query, Request
 
 from api.audit import TimeRange
 from api.deps import AuditDep, ClientIp, EsDep, LogReader, SettingsDep
-from api.errors import BadRequest
 from api.models.common import AUTH_RESPONSES, Bucket, ErrorPublic
 from api.models.events import EventPublic, EventSearch, EventsPublic
 from api.queries import HISTOGRAM, encode_cursor, events_search
-from api.search import run_search
+from api.search import check_page_size, run_search
 from core.names import LOGS_PATTERN
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -33,8 +32,7 @@ def search_events(
     es: EsDep,
     audit: AuditDep,
 ) -> EventsPublic:
-    if params.size > settings.api_max_page_size:
-        raise BadRequest(f"size {params.size} is over the maximum page size {settings.api_max_page_size}")
+    check_page_size(params.size, settings.api_max_page_size)
     response = run_search(es, LOGS_PATTERN, events_search(params, settings.timezone))
     result = _events(response, params)
     # Audit before returning, and fail the request if the audit write fails: an unaudited read

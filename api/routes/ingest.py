@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import BackendsDep, Ingester, SettingsDep
+from api.deps import BackendsDep, ClientIp, Ingester, SettingsDep
 from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from api.ingest_batch import split_batch
+from api.ingest_batch import Origin, split_batch
 from api.models.common import AUTH_RESPONSES, ErrorPublic
 from api.models.ingest import DeadLetteredLine, IngestPublic, IngestQuery
 from core.models.envelope import DeadLetter
@@ -50,6 +50,7 @@ def ingest(
     user: Ingester,
     params: Annotated[IngestQuery, Query()],
     body: Annotated[bytes, Depends(read_body)],
+    ip: ClientIp,
     settings: SettingsDep,
     backends: BackendsDep,
 ) -> IngestPublic:
@@ -57,13 +58,13 @@ def ingest(
     or, with `?source=` (and optionally `format`, `timezone`, `category`), one raw log line.
     Lines that are not valid records go to `vigil.deadletter` with the reason: nothing is dropped.
     The response comes after Kafka acknowledged every record; on 503 retry the same batch."""
-    batch = split_batch(
-        body,
-        text=params.text_batch(),
+    origin = Origin(
         default_source=f"http-{user.name}",
-        max_line_bytes=settings.max_line_bytes,
         received_at=datetime.now(UTC),
+        peer=ip,
+        max_line_bytes=settings.max_line_bytes,
     )
+    batch = split_batch(body, text=params.text_batch(), origin=origin)
     if not batch.lines:
         raise BadRequest("the batch has no records: send one record per line")
     backends.publish([line.item for line in batch.lines])

@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.ingest_batch import split_batch
+from api.ingest_batch import Origin, split_batch
 from api.models.ingest import TextBatch
 from api.permissions import Role
 from api.tokens import TokenStore
@@ -82,8 +82,8 @@ def auth(token: str) -> dict[str, str]:
 
 def oracle(body: bytes, text: TextBatch | None, settings: Settings, default_source: str) -> dict[str, EcsEvent]:
     """The events the pipeline must index for a batch: same split, same parsers, same zone."""
-    batch = split_batch(body, text=text, default_source=default_source, max_line_bytes=settings.max_line_bytes,
-                        received_at=datetime.now(UTC))  # fmt: skip
+    origin = Origin(default_source, datetime.now(UTC), "testclient", settings.max_line_bytes)
+    batch = split_batch(body, text=text, origin=origin)
     events = {}
     for line in batch.lines:
         if isinstance(line.item, RawEnvelope):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from api.ingest_batch import split_batch
+from api.ingest_batch import Origin, split_batch
 from api.models.ingest import TextBatch
 from core.models.envelope import DeadLetter, RawEnvelope
 
@@ -13,7 +13,8 @@ NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
 
 def split(body: bytes, text: TextBatch | None = None, max_line_bytes: int = 1024):  # type: ignore[no-untyped-def]
-    return split_batch(body, text=text, default_source="http-test", max_line_bytes=max_line_bytes, received_at=NOW)
+    origin = Origin(default_source="http-test", received_at=NOW, peer="10.1.2.3", max_line_bytes=max_line_bytes)
+    return split_batch(body, text=text, origin=origin)
 
 
 def test_json_lines_become_envelopes_and_bad_lines_dead_letters() -> None:
@@ -47,6 +48,7 @@ def test_json_lines_become_envelopes_and_bad_lines_dead_letters() -> None:
     assert "unicode" in reasons[5]  # a lone surrogate could not even be serialised onto Kafka
     letters = [line.item for line in batch.lines if isinstance(line.item, DeadLetter)]
     assert all(d.stage == "collect" and d.source == "http-test" and d.transport == "http" for d in letters)
+    assert {d.peer for d in letters} == {first.peer} == {"10.1.2.3"}  # who sent it stays on the record
     assert letters[0].raw == "not json at all"
 
 
