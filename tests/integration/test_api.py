@@ -241,6 +241,42 @@ def test_garbage_ndjson_lines_end_in_the_dead_letter_index(
     assert normalised == corpus.linux_sent - len(corpus.linux_events)
 
 
+def test_10k_garbage_lines_through_http_are_dead_lettered_and_good_lines_indexed(
+    client: TestClient, tokens: dict[Role, str], api_settings: Settings, es: Elasticsearch
+) -> None:
+    """Issue 2 §6 "bad input through HTTP": random, invalid UTF-8 and oversized plain-text lines
+    between real OpenSSH lines, posted in batches under the body limit as a shipper would."""
+    source = "api-garbage"
+    good = dataset("loghub", "OpenSSH", "OpenSSH_2k.log").read_bytes().splitlines()
+    mixed: list[bytes] = []
+    for i, line in enumerate(garbage_lines(10_000)):
+        mixed.append(line)
+        if i % 5 == 0 and good:
+            mixed.append(good.pop())
+    mixed.extend(good)
+    records = sum(1 for line in mixed if line.strip())
+    admin = {**auth(tokens[Role.ADMIN]), **NDJSON}
+    accepted, batch, size = 0, [], 0
+    for line in [*mixed, None]:
+        if line is None or size + len(line) > api_settings.api_max_body_bytes // 2:
+            reply = client.post(f"/ingest?source={source}", headers=admin, content=b"\n".join(batch))
+            assert reply.status_code == 200, reply.text
+            accepted += reply.json()["accepted"]
+            batch, size = [], 0
+        if line is not None:
+            batch.append(line)
+            size += len(line) + 1
+    assert accepted == records
+
+    run_workers(api_settings)
+    es.indices.refresh(index="logs-*,vigil-deadletter-*")
+    assert es.count(index="logs-*", query={"term": {"vigil.source": source}})["count"] == 2000
+    letters = es.count(index="vigil-deadletter-*", query={"term": {"source": source}})["count"]
+    assert letters == records - 2000
+    search = client.get("/events", headers=auth(tokens[Role.OFFICER]), params={"source": source, "size": 0})
+    assert search.json()["count"] == 2000
+
+
 def audit_entries(es: Elasticsearch, **terms: str) -> list[dict[str, Any]]:
     es.indices.refresh(index=AUDIT_INDEX)
     filters = [{"term": {field.replace("__", "."): value}} for field, value in terms.items()]
