@@ -27,10 +27,18 @@ def run_search(es: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str,
 
 
 def _root_cause(exc: ApiError) -> str:
-    """Elasticsearch's first root cause (`Failed to parse query [...]`), else its summary."""
+    """Elasticsearch's first non-empty reason: a root cause (`Failed to parse query [...]`), else the
+    `caused_by` chain (too many buckets reports only there), else its summary."""
     error = exc.body.get("error") if isinstance(exc.body, dict) else None
+    candidates: list[Any] = []
     if isinstance(error, dict):
-        for cause in error.get("root_cause") or [error]:
-            if isinstance(cause, dict) and isinstance(cause.get("reason"), str):
-                return str(cause["reason"])
+        candidates = [*(error.get("root_cause") or []), error]
+        cause = error.get("caused_by")
+        while isinstance(cause, dict):
+            candidates.append(cause)
+            cause = cause.get("caused_by")
+    for candidate in candidates:
+        reason = candidate.get("reason") if isinstance(candidate, dict) else None
+        if isinstance(reason, str) and reason:
+            return reason
     return str(exc.message)

@@ -347,10 +347,12 @@ def test_an_audit_failure_withholds_the_logs(client: TestClient, tokens: dict[Ro
         ({"from": "yesterday"}, "is not a time"),
         ({"size": 501}, "maximum page size 500"),
         ({"after": "bm90LWEtY3Vyc29y"}, "after:"),
+        # Linux_2k spans weeks: one bucket per second would be millions.
+        ({"source": LINUX_SOURCE, "interval": "1s", "size": 0}, "buckets"),
     ],
 )
 def test_bad_search_input_is_422(
-    client: TestClient, tokens: dict[Role, str], params: dict[str, Any], message: str
+    client: TestClient, tokens: dict[Role, str], corpus: Corpus, params: dict[str, Any], message: str
 ) -> None:
     reply = client.get("/events", headers=auth(tokens[Role.OFFICER]), params=params)
     assert reply.status_code == 422, reply.text
