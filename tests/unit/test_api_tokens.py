@@ -31,7 +31,7 @@ def test_token_shape_and_hash() -> None:
 def test_secret_is_never_stored_and_verifies(store: TokenStore) -> None:
     record, token = store.create("alice", Role.OFFICER)
     text = store.path.read_text()
-    assert token not in text and token.split("_")[2] not in text
+    assert token not in text and token.split("_", 2)[2] not in text
     assert record.hash in text
     principal = store.verify(token)
     assert principal is not None
@@ -50,7 +50,7 @@ def test_wrong_malformed_and_foreign_tokens_fail(store: TokenStore) -> None:
     _, other = new_token()  # well-formed, unknown id
     assert store.verify(other) is None
     # Same id, another secret: the hash decides.
-    assert store.verify(f"vgl_{record.id}_{other.split('_')[2]}") is None
+    assert store.verify(f"vgl_{record.id}_{other.split('_', 2)[2]}") is None
 
 
 def test_revoke_takes_effect_in_a_running_store(store: TokenStore, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_create_list_revoke(tokens_file: Path) -> None:
 
     listed = runner.invoke(app, ["token", "list"])
     assert listed.exit_code == 0 and "alice" in listed.output and "active" in listed.output
-    assert token.split("_")[2] not in listed.output and token.split("_")[2] not in tokens_file.read_text()
+    assert token.split("_", 2)[2] not in listed.output and token.split("_", 2)[2] not in tokens_file.read_text()
 
     revoked = runner.invoke(app, ["token", "revoke", "alice"])
     assert revoked.exit_code == 0 and "revoked token" in revoked.output
