@@ -15,6 +15,7 @@ from rich.table import Table
 
 from core.cli_collect import app as collect_app
 from core.cli_retention import register as register_retention
+from core.cli_api import serve, token_app
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -24,6 +25,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(collect_app)  # `vigil collect`
 register_retention(app)
+app.add_typer(token_app, name="token")
+app.command("api")(serve)
 console = Console()
 
 STACK_DIR = Path("var/stack")

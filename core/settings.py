@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     tokens_file: Path | None = None
+    # One POST /ingest batch; larger batches get 413 (the client splits them).
+    api_max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+    api_max_page_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    api_kafka_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
     @field_validator("timezone")
     @classmethod
@@ -102,6 +106,10 @@ class Settings(BaseSettings):
 
     def archive_path(self) -> Path:
         return self.archive_dir or self.data_dir / "archive"
+
+    def tokens_path(self) -> Path:
+        """Where API tokens (hashed) live: `VIGIL_TOKENS_FILE`, else `<data_dir>/tokens.yaml`."""
+        return self.tokens_file or self.data_dir / "tokens.yaml"
 
     def checkpoint_dir(self) -> Path:
         path = self.data_dir / "checkpoints"

@@ -1,0 +1,27 @@
+"""The permission table: complete, and the separation of duties it encodes."""
+
+from __future__ import annotations
+
+from api.permissions import PERMISSIONS, Permission, Role, allowed, roles_for
+
+
+def test_every_permission_has_a_row() -> None:
+    assert set(PERMISSIONS) == set(Permission)
+
+
+def test_the_table() -> None:
+    matrix = {(role, perm): allowed(role, perm) for role in Role for perm in Permission}
+    expected_true = {
+        (Role.ADMIN, Permission.READ_HEALTH), (Role.OFFICER, Permission.READ_HEALTH),
+        (Role.RESPONDER, Permission.READ_HEALTH), (Role.AUDITOR, Permission.READ_HEALTH),
+        (Role.ADMIN, Permission.INGEST_LOGS),
+        (Role.ADMIN, Permission.SEARCH_LOGS), (Role.OFFICER, Permission.SEARCH_LOGS),
+        (Role.RESPONDER, Permission.SEARCH_LOGS),
+        (Role.ADMIN, Permission.READ_AUDIT), (Role.AUDITOR, Permission.READ_AUDIT),
+    }  # fmt: skip
+    assert {key for key, ok in matrix.items() if ok} == expected_true
+
+
+def test_roles_for_keeps_declaration_order() -> None:
+    assert roles_for(Permission.READ_AUDIT) == [Role.ADMIN, Role.AUDITOR]
+    assert roles_for(Permission.READ_HEALTH) == list(Role)
