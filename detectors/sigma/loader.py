@@ -57,6 +57,8 @@ class RuleInfo:
     falsepositives: tuple[str, ...]
     path: str
     rule_dir: str
+    name: str | None = None  # the rule's `name`, which correlation rules may reference
+    version: str | None = None  # `modified`, else `date`: what an alert reports as the rule version
 
     @property
     def attack(self) -> tuple[str, ...]:
@@ -172,7 +174,14 @@ def rule_info(rule: SigmaRule, path: Path, label: str) -> RuleInfo:
         falsepositives=tuple(str(f) for f in _as_list(rule.falsepositives)),
         path=str(path),
         rule_dir=label,
+        name=rule.name or None,
+        version=_version(rule),
     )
+
+
+def _version(rule: SigmaRule) -> str | None:
+    stamp = rule.modified or rule.date
+    return stamp.isoformat() if stamp else None
 
 
 def _lower(value: str | None) -> str | None:
