@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.cli_detect import detect_app, rules_app, run_detection_role
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -20,6 +21,8 @@ stack_app = typer.Typer(help="The local Kafka + Elasticsearch stack (development
 ingest_app = typer.Typer(help="Feed logs into the pipeline.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(rules_app, name="rules")
+app.add_typer(detect_app, name="detect")
 console = Console()
 
 STACK_DIR = Path("var/stack")
@@ -98,11 +101,16 @@ def ingest_file(
 @app.command("workers")
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
-    role: Annotated[str, typer.Option(help="all, normaliser or indexer (scale each on its own)")] = "all",
+    role: Annotated[
+        str, typer.Option(help="all (normaliser + indexer), normaliser, indexer, detectors or alerts")
+    ] = "all",
 ) -> None:
-    """Run the normaliser and the indexer until interrupted."""
-    if role not in {"all", "normaliser", "indexer"}:
-        raise typer.BadParameter("role must be all, normaliser or indexer", param_hint="--role")
+    """Run pipeline workers until interrupted (each role scales on its own)."""
+    if role not in {"all", "normaliser", "indexer", "detectors", "alerts"}:
+        raise typer.BadParameter("role must be all, normaliser, indexer, detectors or alerts", param_hint="--role")
+    if role in {"detectors", "alerts"}:
+        console.print_json(json.dumps(run_detection_role(role, idle_exit)))
+        return
     console.print_json(json.dumps(_run_workers(idle_exit, role)))
 
 
