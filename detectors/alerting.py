@@ -15,9 +15,10 @@ the same events give the same alerts (same ids) whichever path saw them.
 - **Emission.** A new alert is returned at once (latency matters); merges only mark it dirty and
   `on_tick` returns the latest version of each dirty alert, so a 10,000-event burst is one alert and a
   handful of updates on `vigil.alerts`, not 10,000 messages.
-- **State.** `snapshot()` / `restore()` like a `Detector`; windows are dropped once the watermark (the
-  latest event time seen, never ahead of the clock by more than `max_clock_skew`) has passed them by
-  `lateness`.
+- **State.** `snapshot()` / `restore()` like a `Detector`. A window is dropped when nothing touched it
+  for its suppression + `lateness` by the clock (in a replay the clock is the event time). Expiry follows
+  the clock, not the largest event time seen, because one partition mixes sources whose times differ
+  (an old file imported beside live logs must not close the live windows, nor the reverse).
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class AlertingSettings(BaseModel):
     rate_window: timedelta = timedelta(hours=1)
     max_event_ids: int = Field(default=100, ge=1, description="event ids stored per alert (the count keeps going)")
     lateness: timedelta = timedelta(minutes=5)
-    max_clock_skew: timedelta = timedelta(minutes=5)
 
     def suppression_for(self, rule_id: str) -> timedelta:
         return self.suppression_by_rule.get(rule_id, self.suppression)
@@ -68,14 +68,15 @@ class AlertingSettings(BaseModel):
 class OpenAlert(BaseModel):
     alert: Alert
     anchor: AwareDatetime  # first_seen when it was raised: the id anchor and the window start
+    touched: AwareDatetime  # the clock when it last raised or merged (expiry)
     dirty: bool = False  # merged since it was last emitted
 
 
 class AlertingState(BaseModel):
     open: dict[str, list[OpenAlert]] = Field(default_factory=dict)  # dedup key → open windows
-    rates: dict[str, list[AwareDatetime]] = Field(default_factory=dict)  # rule → anchors of its latest alerts
+    # rule → event times of its latest `rate_cap` alerts: bounded by construction, never expired
+    rates: dict[str, list[AwareDatetime]] = Field(default_factory=dict)
     floods: dict[str, OpenAlert] = Field(default_factory=dict)  # rule → its open flood meta-alert
-    watermark: AwareDatetime | None = None
     emitted: int = 0
     merged: int = 0
     flooded: int = 0
@@ -98,15 +99,17 @@ class Alerting:
         return self.on_draft(self.sigma_draft(match, event), now)
 
     def on_draft(self, draft: AlertDraft, now: datetime) -> list[Alert]:
-        self._advance(draft.last_seen, now)
         if (window := self._window_for(draft)) is not None:
-            self._merge(window, draft)
+            self._merge(window, draft, now)
             return []
         if draft.rule.kind is not DetectorKind.META and self._over_cap(draft):
             return self._flood(draft, now)
         alert = Alert.of(draft, origin=self.origin, raised_at=now)
-        self.state.open.setdefault(draft.dedup_key, []).append(OpenAlert(alert=alert, anchor=draft.first_seen))
-        self.state.rates.setdefault(draft.rule.id, []).append(draft.first_seen)
+        window = OpenAlert(alert=alert, anchor=draft.first_seen, touched=now)
+        self.state.open.setdefault(draft.dedup_key, []).append(window)
+        rates = self.state.rates.setdefault(draft.rule.id, [])
+        rates.append(draft.first_seen)
+        del rates[: -self.settings.rate_cap]  # only the latest `rate_cap` can decide the next one
         self.state.emitted += 1
         return [alert]
 
@@ -155,7 +158,7 @@ class Alerting:
         candidates = [w for w in self.state.open.get(draft.dedup_key, ()) if abs(draft.first_seen - w.anchor) < reach]
         return min(candidates, key=lambda w: abs(draft.first_seen - w.anchor), default=None)
 
-    def _merge(self, window: OpenAlert, draft: AlertDraft) -> None:
+    def _merge(self, window: OpenAlert, draft: AlertDraft, now: datetime) -> None:
         alert = window.alert
         known = set(alert.event_ids)
         fresh = [e for e in draft.event_ids if e not in known]
@@ -179,19 +182,21 @@ class Alerting:
             update["summary"] = draft.summary
         window.alert = alert.model_copy(update=update)
         window.dirty = True
+        window.touched = max(window.touched, now)
         self.state.merged += 1
 
     def _over_cap(self, draft: AlertDraft) -> bool:
-        since = draft.first_seen - self.settings.rate_window
-        recent = [t for t in self.state.rates.get(draft.rule.id, ()) if t > since]
+        window = self.settings.rate_window
+        recent = [t for t in self.state.rates.get(draft.rule.id, ()) if abs(draft.first_seen - t) < window]
         return len(recent) >= self.settings.rate_cap
 
     def _flood(self, draft: AlertDraft, now: datetime) -> list[Alert]:
         self.state.flooded += 1
         flood = self.state.floods.get(draft.rule.id)
-        if flood is not None and draft.first_seen < flood.alert.last_seen + self.settings.rate_window:
+        if flood is not None and abs(draft.first_seen - flood.alert.last_seen) < self.settings.rate_window:
             suppressed = int(flood.alert.context.get("suppressed_alerts") or 0) + 1
-            self._merge(flood, self._flood_draft(draft, {**flood.alert.context, "suppressed_alerts": suppressed}))
+            meta = self._flood_draft(draft, {**flood.alert.context, "suppressed_alerts": suppressed})
+            self._merge(flood, meta, now)
             return []
         context: dict[str, str | int | float | bool | None] = {
             "rule_id": draft.rule.id, "rule_title": draft.rule.title, "cap": self.settings.rate_cap,
@@ -199,7 +204,7 @@ class Alerting:
         }  # fmt: skip
         meta = self._flood_draft(draft, context)
         alert = Alert.of(meta, origin=self.origin, raised_at=now)
-        self.state.floods[draft.rule.id] = OpenAlert(alert=alert, anchor=meta.first_seen)
+        self.state.floods[draft.rule.id] = OpenAlert(alert=alert, anchor=meta.first_seen, touched=now)
         self.state.emitted += 1
         return [alert]
 
@@ -218,34 +223,17 @@ class Alerting:
             }
         )  # fmt: skip
 
-    def _advance(self, event_time: datetime, now: datetime) -> None:
-        """Move the watermark with event time, but never past the clock (+ skew): one host with a clock
-        in the future must not close everybody's windows."""
-        capped = min(event_time, now + self.settings.max_clock_skew)
-        if self.state.watermark is None or capped > self.state.watermark:
-            self.state.watermark = capped
-
     def _expire(self, now: datetime) -> None:
-        mark = self.state.watermark
-        if mark is None:
-            return
         grace = self.settings.lateness
         for key, windows in list(self.state.open.items()):
             reach = self.settings.suppression_for(windows[0].alert.rule.id)
-            kept = [w for w in windows if w.anchor + reach + grace > mark]
+            kept = [w for w in windows if w.touched + reach + grace > now]
             if kept:
                 self.state.open[key] = kept
             else:
                 del self.state.open[key]
-        horizon = mark - self.settings.rate_window - grace
-        for rule_id, times in list(self.state.rates.items()):
-            recent = sorted(t for t in times if t > horizon)[-self.settings.rate_cap :]
-            if recent:
-                self.state.rates[rule_id] = recent
-            else:
-                del self.state.rates[rule_id]
         for rule_id, flood in list(self.state.floods.items()):
-            if flood.alert.last_seen + self.settings.rate_window + grace <= mark:
+            if flood.touched + self.settings.rate_window + grace <= now:
                 del self.state.floods[rule_id]
 
     def _windows(self) -> Iterable[OpenAlert]:
