@@ -90,7 +90,9 @@ class StreamWorker:
                 batch = self._consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
                 for tp, records in batch.items():
                     self._process(tp, records)
-                idle = 0.0 if batch else idle + 0.5
+                # Idle only counts once partitions are assigned: joining after a crashed member can take
+                # a whole session timeout, and that is not "no more events".
+                idle = 0.0 if batch or not self._consumer.assignment() else idle + 0.5
                 if time.monotonic() - last_tick >= self.settings.detector_tick_s or not batch:
                     self.tick()
                     last_tick = time.monotonic()
