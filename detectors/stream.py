@@ -36,6 +36,7 @@ from detectors.sigma.engine import SigmaEngine
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+REPORT_EVERY_S = 60.0
 
 
 def utc_now() -> datetime:
@@ -84,7 +85,7 @@ class StreamWorker:
         self._consumer = clients.consumer(
             self.settings, self.settings.detectors_group, Topic.EVENTS.value, listener=_Listener(self)
         )
-        idle, last_tick, last_checkpoint = 0.0, time.monotonic(), time.monotonic()
+        idle, last_tick, last_checkpoint, last_report = 0.0, time.monotonic(), time.monotonic(), time.monotonic()
         try:
             while not self.stop_event.is_set():
                 batch = self._consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
@@ -99,13 +100,17 @@ class StreamWorker:
                 if not batch or time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
                     self.checkpoint()
                     last_checkpoint = time.monotonic()
+                if time.monotonic() - last_report >= REPORT_EVERY_S:
+                    self.report()
+                    last_report = time.monotonic()
                 if idle_exit_s is not None and idle >= idle_exit_s:
                     break
             self.tick()
             self.checkpoint(force=True)
+            self.report()
         finally:
+            self._consumer.close()  # first: leaving the group may revoke (and checkpoint) through the producer
             self._producer.close()
-            self._consumer.close()
 
     def _process(self, tp: TopicPartition, records: list[object]) -> None:
         pipeline = self.pipelines[tp]  # opened (restored, seeked) by the listener on assignment
@@ -125,6 +130,11 @@ class StreamWorker:
             log.error("%s:%d@%d is not an ECS event, skipped: %s", tp.topic, tp.partition, offset, exc.errors()[0])
             return None
 
+    def report(self) -> None:
+        """The counters, and the rules that raised (the engine logged each one's first error)."""
+        failing = self.engine.error_counts.most_common(5)
+        log.info("stream detectors: %s; failing rules: %s", dict(self.metrics), failing or "none")
+
     def tick(self) -> None:
         now = self.clock()
         for pipeline in self.pipelines.values():
@@ -139,11 +149,15 @@ class StreamWorker:
 
     # --- checkpoints ----------------------------------------------------------------------------------
 
-    def checkpoint(self, partitions: list[TopicPartition] | None = None, *, force: bool = False) -> None:
+    def checkpoint(
+        self, partitions: list[TopicPartition] | None = None, *, force: bool = False, commit: bool = True
+    ) -> None:
         """Flush alerts, then write the state + next offset of each partition that moved, then commit.
 
         `force` also writes partitions without new events (on shutdown and revocation), so the state a
-        tick changed is kept; otherwise a restart merely re-emits the same alert versions."""
+        tick changed is kept; otherwise a restart merely re-emits the same alert versions. `commit=False`
+        inside the rebalance listener, where kafka-python cannot block on a commit: the checkpoint is the
+        resume position anyway, and the next owner commits it with its own next checkpoint."""
         assert self._producer is not None and self._consumer is not None
         targets = [tp for tp in (partitions or list(self.pipelines)) if tp in self.offsets]
         moved = [tp for tp in targets if force or self._saved.get(tp) != self.offsets[tp]]
@@ -157,6 +171,8 @@ class StreamWorker:
                                        offset=self.offsets[tp], written_at=now, state=state))  # fmt: skip
             self._saved[tp] = self.offsets[tp]
         self.metrics["checkpoints"] += len(moved)
+        if not commit:
+            return
         offsets = {tp: OffsetAndMetadata(self.offsets[tp], "", -1) for tp in moved}
         try:
             self._consumer.commit(offsets)
@@ -173,6 +189,7 @@ class StreamWorker:
             self.offsets[tp] = self._saved[tp] = saved.offset
             if self._consumer is not None:
                 self._consumer.seek(tp, saved.offset)
+            self.metrics["partitions_restored"] += 1
             log.info("partition %s-%d restored from its checkpoint at offset %d", tp.topic, tp.partition, saved.offset)
         self.pipelines[tp] = pipeline
         return pipeline
@@ -180,7 +197,8 @@ class StreamWorker:
     def _revoke(self, partitions: list[TopicPartition]) -> None:
         owned = [tp for tp in partitions if tp in self.pipelines]
         if owned and self._producer is not None:
-            self.checkpoint(owned, force=True)
+            self.checkpoint(owned, force=True, commit=False)
+        self.metrics["partitions_revoked"] += len(owned)
         for tp in owned:
             del self.pipelines[tp]
             self.offsets.pop(tp, None)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,13 +23,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, TopicPartition
+from pydantic import BaseModel
 
 from core import clients
-from core.models.alert import Alert, AlertOrigin, AlertStatus
+from core.models.alert import Alert, AlertDraft, AlertOrigin, AlertStatus
 from core.models.ecs import EcsEvent
 from core.names import ALERTS_INDEX, Topic
 from core.settings import Settings
-from detectors.alert_store import AlertStore, write_alerts
+from detectors.alert_store import AlertStore, latest_versions, write_alerts
+from detectors.base import SigmaHit
 from detectors.checkpoint import CheckpointStore
 from detectors.pipeline import DetectionPipeline, alerting_settings
 from detectors.replay import replay
@@ -184,10 +187,10 @@ def test_triage_survives_repeats_and_a_kill_minus_9_of_the_stream_worker(
     assert (doc["status"], doc["assignee"], doc["history"]) == (TRIAGE["status"], TRIAGE["assignee"], TRIAGE["history"])
 
 
-def _end_offsets(settings: Settings) -> dict[int, int]:
+def _end_offsets(settings: Settings, topic: str = Topic.EVENTS.value) -> dict[int, int]:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     try:
-        parts = [TopicPartition(Topic.EVENTS.value, p) for p in consumer.partitions_for_topic(Topic.EVENTS.value)]
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
     finally:
         consumer.close()
@@ -214,3 +217,97 @@ def test_store_never_shrinks_an_alert_nor_touches_triage(settings, expected) -> 
     assert doc["first_seen"].startswith(alert.first_seen.isoformat()[:19]) and doc["last_seen"].startswith("2030-01-01")
     assert (doc["status"], doc["assignee"], doc["history"]) == (TRIAGE["status"], TRIAGE["assignee"], TRIAGE["history"])
     assert doc["origin"] == "hunt"  # creation fields are written once
+
+
+class SlowCounter(BaseModel):
+    counts: dict[str, int] = {}
+
+
+class SlowCountingDetector:
+    """A stateful test detector: counts this module's events per entity, slowly (so a rebalance lands
+    mid-run). Its counts, summed over the final checkpoints, must equal the events on the topic."""
+
+    name = "slow-counter"
+
+    def __init__(self) -> None:
+        self.state = SlowCounter()
+
+    def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
+        if event.vigil.source.startswith("detect-"):
+            time.sleep(0.03)
+            key = event.entity()
+            self.state.counts[key] = self.state.counts.get(key, 0) + 1
+        return []
+
+    def on_tick(self, now: datetime) -> list[AlertDraft]:
+        return []
+
+    def snapshot(self) -> BaseModel:
+        return self.state
+
+    def restore(self, state: dict[str, object]) -> None:
+        self.state = SlowCounter.model_validate(state)
+
+
+def test_a_second_worker_joining_mid_run_repeats_and_loses_nothing(settings, events, engine, expected) -> None:
+    settings = detect_settings(settings, "rebalance").model_copy(update={"batch_size": 5})
+    produce(settings, events)  # again when the first test ran: duplicates change no alert (same event ids)
+    start = _end_offsets(settings, Topic.ALERTS.value)
+    workers = [StreamWorker(settings, engine, lambda: [SlowCountingDetector()]) for _ in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"idle_exit_s": 8}) for w in workers]
+    threads[0].start()
+    deadline = time.monotonic() + 120
+    while workers[0].metrics["checkpoints"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    threads[1].start()
+    done_before_join = sum(workers[0].offsets.values())
+    for thread in threads:
+        thread.join(timeout=300)
+    total = _end_offsets(settings)
+    assert done_before_join < sum(total.values())  # the second worker joined mid-run...
+    assert workers[0].metrics["partitions_revoked"] > 0  # ...and the first one handed its partitions over
+    assert sum(w.metrics["partitions_restored"] for w in workers) > 0
+    assert sum(w.metrics["events"] for w in workers) == sum(total.values())  # each event evaluated once
+
+    store = CheckpointStore(settings.checkpoint_dir(), settings.detectors_group)
+    counted: dict[str, int] = {}
+    for partition in [p for p, end in total.items() if end > 0]:
+        saved = store.load(Topic.EVENTS.value, partition)
+        assert saved is not None and saved.offset == total[partition]
+        for key, n in SlowCounter.model_validate(saved.state.detectors["slow-counter"]).counts.items():
+            counted[key] = counted.get(key, 0) + n
+    on_topic = _count_module_events(settings)
+    assert counted == on_topic
+
+    emitted = latest_versions(_messages_since(settings, start))
+    mine = {e.event.id for e in events}
+    produced = {i: a for i, a in emitted.items() if mine & set(a.event_ids)}
+    assert set(produced) == set(expected)
+    for alert_id, alert in expected.items():
+        assert (produced[alert_id].event_count, produced[alert_id].event_ids) == (alert.event_count, alert.event_ids)
+
+
+def _count_module_events(settings: Settings) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in _messages_since(settings, {}, Topic.EVENTS.value):
+        event = EcsEvent.model_validate_json(value)
+        if event.vigil.source.startswith("detect-"):
+            counts[event.entity()] = counts.get(event.entity(), 0) + 1
+    return counts
+
+
+def _messages_since(settings: Settings, start: dict[int, int], topic: str = Topic.ALERTS.value) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(parts)
+        ends = consumer.end_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, start.get(tp.partition, 0))
+        out: list[bytes] = []
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for records in consumer.poll(timeout_ms=1000).values():
+                out += [r.value for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+        return out
+    finally:
+        consumer.close()
