@@ -131,7 +131,7 @@ class Alerting:
 
     def sigma_draft(self, match: RuleMatch, event: EcsEvent) -> AlertDraft:
         info = self.rules.get(match.rule_id)
-        entity = EntityRef.parse(event.vigil.entity or event.entity())
+        entity = _entity(event)
         event_id = match.event_id or event.event.id
         logsource = (info.logsource.category, info.logsource.service) if info else ()
         return AlertDraft(
@@ -264,6 +264,14 @@ def flood_summary(context: Mapping[str, object], settings: AlertingSettings, eve
         f"告警风暴：规则「{title}」在 {minutes} 分钟内超过 {cap} 条告警，"
         f"后续 {suppressed} 条告警（{events} 个事件）合并于此",
     )
+
+
+def _entity(event: EcsEvent) -> EntityRef:
+    """The event's partition key as an entity; a key some other producer shaped oddly is recomputed."""
+    try:
+        return EntityRef.parse(event.vigil.entity or event.entity())
+    except ValueError:
+        return EntityRef.parse(event.entity())
 
 
 def _summary(en: str, zh: str) -> Summary:

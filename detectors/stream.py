@@ -119,8 +119,18 @@ class StreamWorker:
             offset = record.offset  # type: ignore[attr-defined]
             event = self._decode(record.value, tp, offset)  # type: ignore[attr-defined]
             if event is not None:
-                self._send(pipeline.on_event(event, now))
+                self._send(self._evaluate(pipeline, event, now, f"{tp.topic}:{tp.partition}@{offset}"))
             self.offsets[tp] = offset + 1
+
+    def _evaluate(self, pipeline: DetectionPipeline, event: EcsEvent, now: datetime, where: str) -> list[Alert]:
+        """Rule and detector errors are handled inside the pipeline; anything else raised here is a bug in
+        Vigil's alerting, and one poison event must not crash-loop the worker: counted, logged, skipped."""
+        try:
+            return pipeline.on_event(event, now)
+        except Exception:  # noqa: BLE001 - see the docstring
+            self.metrics["pipeline_errors"] += 1
+            log.exception("detection pipeline failed on event %s (%s)", event.event.id, where)
+            return []
 
     def _decode(self, value: bytes, tp: TopicPartition, offset: int) -> EcsEvent | None:
         try:

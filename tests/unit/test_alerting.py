@@ -5,6 +5,7 @@ Event time comes from the events; "now" from a fake clock the test advances.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -301,3 +302,28 @@ def test_checkpoint_round_trip_restores_detectors_and_alerting(tmp_path: Path) -
     (tmp_path / "group" / "vigil.events-2.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="unreadable"):
         store.load("vigil.events", 2)
+
+
+class RaisingDetector(CountingDetector):
+    name = "raising"
+
+    def on_event(self, event: EcsEvent, hits):  # noqa: ANN001, ANN201
+        raise RuntimeError("bug in a detector")
+
+
+def test_a_raising_detector_is_counted_and_the_others_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    engine = SigmaEngine.from_texts({"r.yml": RULE_YAML})
+    metrics: Counter[str] = Counter()
+    pipeline = DetectionPipeline.build(
+        engine, AlertingSettings(), AlertOrigin.STREAM, lambda: [RaisingDetector(), CountingDetector()], metrics
+    )
+    alerts = [a for i in range(3) for a in pipeline.on_event(event(T0 + timedelta(seconds=i)), FakeClock()())]
+    assert [a.rule.id for a in alerts] == ["count3"]
+    assert metrics["detector_errors"] == metrics["detector_errors.raising"] == 3 and metrics["events"] == 3
+    assert "detector raising raised" in caplog.text
+
+
+def test_detector_names_must_be_unique() -> None:
+    engine = SigmaEngine.from_texts({"r.yml": RULE_YAML})
+    with pytest.raises(ValueError, match="unique"):
+        DetectionPipeline.build(engine, AlertingSettings(), AlertOrigin.STREAM, lambda: [CountingDetector()] * 2)
