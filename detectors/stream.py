@@ -25,6 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from core import clients
+from core.errors import ConfigError
 from core.models.alert import Alert, AlertOrigin
 from core.models.ecs import EcsEvent
 from core.names import Topic
@@ -44,7 +45,13 @@ def utc_now() -> datetime:
 
 
 def build_engine(settings: Settings) -> SigmaEngine:
-    """Load and compile the configured rule dirs once, then freeze them out of the cyclic GC's scans."""
+    """Load and compile the configured rule dirs once, then freeze them out of the cyclic GC's scans.
+
+    A worker without rules would run and never alert: no rule dir, or a missing one, is a config error."""
+    missing = [str(d) for d in settings.sigma_rule_dirs if not d.exists()]
+    if not settings.sigma_rule_dirs or missing:
+        raise ConfigError(f"Sigma rule directories missing: {missing or 'none configured'}; "
+                          "set VIGIL_SIGMA_RULE_DIRS to a JSON list of SigmaHQ rule folders")  # fmt: skip
     engine = SigmaEngine.from_paths(settings.sigma_rule_dirs)
     gc.collect()
     gc.freeze()
