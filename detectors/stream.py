@@ -19,13 +19,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from core import clients
-from core.errors import ConfigError
+from core.errors import ConfigError, VigilError
 from core.models.alert import Alert, AlertOrigin
 from core.models.ecs import EcsEvent
 from core.names import Topic
@@ -60,6 +61,10 @@ def build_engine(settings: Settings) -> SigmaEngine:
     return engine
 
 
+class AlertDeliveryError(VigilError):
+    """Kafka did not acknowledge alerts: nothing is checkpointed past them."""
+
+
 class StreamWorker:
     def __init__(
         self,
@@ -83,6 +88,7 @@ class StreamWorker:
         self._saved: dict[TopicPartition, int] = {}  # offset of the last checkpoint written
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
+        self._pending: list[Any] = []  # send futures since the last flush
 
     # --- the loop -------------------------------------------------------------------------------------
 
@@ -161,7 +167,7 @@ class StreamWorker:
         assert self._producer is not None
         for alert in alerts:
             value = alert.model_dump_json(by_alias=True, exclude_none=True).encode()
-            self._producer.send(Topic.ALERTS.value, key=alert.entity.key.encode(), value=value)
+            self._pending.append(self._producer.send(Topic.ALERTS.value, key=alert.entity.key.encode(), value=value))
             self.metrics["alerts_sent"] += 1
 
     # --- checkpoints ----------------------------------------------------------------------------------
@@ -180,7 +186,7 @@ class StreamWorker:
         moved = [tp for tp in targets if force or self._saved.get(tp) != self.offsets[tp]]
         if not moved:
             return
-        self._producer.flush()
+        self._flush()
         now = self.clock()
         for tp in moved:
             state = self.pipelines[tp].snapshot()
@@ -195,6 +201,16 @@ class StreamWorker:
             self._consumer.commit(offsets)
         except Exception as exc:  # noqa: BLE001 - the checkpoint, not the commit, is where we resume
             log.warning("offset commit failed (%s); the checkpoints hold the resume positions", exc)
+
+    def _flush(self) -> None:
+        """Wait until Kafka acknowledged every alert sent; one refused means no checkpoint (the worker
+        stops and its restart re-emits from the last checkpoint) rather than an alert lost silently."""
+        assert self._producer is not None
+        self._producer.flush()
+        failed = [f for f in self._pending if f.failed()]
+        self._pending = []
+        if failed:
+            raise AlertDeliveryError(f"{len(failed)} alert(s) not acknowledged by Kafka: {failed[0].exception}")
 
     def _open(self, tp: TopicPartition) -> DetectionPipeline:
         pipeline = DetectionPipeline.build(
