@@ -3,12 +3,14 @@
 The first message of an alert creates the document (`update` + `upsert`: the whole alert). Every later
 message with the same id (a suppression merge, the stream re-emitting after a restart, a hunt that found
 the same events) is a partial `doc` update of the detection fields ONLY: `event_count`, `event_ids`,
-`first_seen`, `last_seen`. Triage fields (status, assignee, history) are never in that partial document,
-so nothing the pipeline sends can overwrite what an officer set. No scripting is needed (the local
-Elasticsearch has no painless): the merge is computed here from the stored values (realtime `mget`),
-monotonically (max count, union of ids, widest time range), so a replayed older version never shrinks
-an alert. All versions of one alert share a partition key (its entity), so one consumer merges them in
-order. Offsets are committed only after Elasticsearch acknowledged the bulk.
+`first_seen`, `last_seen`, plus `severity` and `summary` (whose text says how many events). Triage
+fields (status, assignee, history) are never in that partial document, so nothing the pipeline sends
+can overwrite what an officer set. No scripting is needed (the local Elasticsearch has no painless):
+the merge is computed here from the stored values (realtime `mget`), monotonically (max count, union
+of ids, widest time range, highest severity, the summary of the version with the most events), so a
+replayed older version never shrinks an alert. All versions of one alert share a partition key (its
+entity), so one consumer merges them in order. Offsets are committed only after Elasticsearch
+acknowledged the bulk.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from core import clients
 from core.clients import commit, poll_batches
 from core.errors import VigilError
 from core.index_templates import install_templates
-from core.models.alert import Alert
+from core.models.alert import Alert, Severity, Summary
 from core.names import ALERTS_INDEX, Topic
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DETECTION_FIELDS = ("event_count", "event_ids", "first_seen", "last_seen")
+DETECTION_FIELDS = ("event_count", "event_ids", "first_seen", "last_seen", "severity", "summary")
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 T = TypeVar("T")
 
@@ -49,6 +51,8 @@ class Detection(BaseModel):
     event_ids: list[str]
     first_seen: AwareDatetime
     last_seen: AwareDatetime
+    severity: Severity
+    summary: Summary
 
     @classmethod
     def of(cls, alert: Alert | Mapping[str, Any]) -> Detection:
@@ -61,11 +65,14 @@ class Detection(BaseModel):
         ids = self.event_ids + [e for e in other.event_ids if e not in known]
         if max_ids is not None:
             ids = ids[: max(max_ids, len(self.event_ids))]
+        count = max(self.event_count, other.event_count, len(ids))
         return Detection(
-            event_count=max(self.event_count, other.event_count, len(ids)),
+            event_count=count,
             event_ids=ids,
             first_seen=min(self.first_seen, other.first_seen),
             last_seen=max(self.last_seen, other.last_seen),
+            severity=max(self.severity, other.severity, key=lambda s: s.rank),
+            summary=other.summary if other.event_count >= self.event_count else self.summary,
         )
 
 
@@ -100,7 +107,7 @@ def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -
         if (previous := stored.get(alert_id)) is not None:
             detection = Detection.of(previous).merged(detection, max_ids)
         operations.append({"update": {"_index": ALERTS_INDEX, "_id": alert_id, "retry_on_conflict": 3}})
-        operations.append({"doc": detection.model_dump(mode="json"), "upsert": alert.to_document()})
+        operations.append({"doc": detection.model_dump(mode="json", by_alias=True), "upsert": alert.to_document()})
     response = es.bulk(operations=operations, refresh=False)
     if not response.get("errors"):
         return
