@@ -15,6 +15,7 @@ from rich.table import Table
 
 from core.cli_api import serve, token_app
 from core.cli_collect import app as collect_app
+from core.cli_detect import detect_app, rules_app, run_detection_role
 from core.cli_retention import register as register_retention
 from core.settings import get_settings
 
@@ -27,6 +28,8 @@ app.add_typer(collect_app)  # `vigil collect`
 register_retention(app)
 app.add_typer(token_app, name="token")
 app.command("api")(serve)
+app.add_typer(rules_app, name="rules")
+app.add_typer(detect_app, name="detect")
 console = Console()
 
 STACK_DIR = Path("var/stack")
@@ -105,15 +108,22 @@ def ingest_file(
 @app.command("workers")
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
-    role: Annotated[str, typer.Option(help="all, normaliser, indexer or collectors (scale each on its own)")] = "all",
+    role: Annotated[
+        str, typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors or alerts")
+    ] = "all",
 ) -> None:
-    """Run the normaliser and the indexer (or the collectors) until interrupted."""
-    if role not in {"all", "normaliser", "indexer", "collectors"}:
-        raise typer.BadParameter("role must be all, normaliser, indexer or collectors", param_hint="--role")
+    """Run pipeline workers until interrupted (each role scales on its own)."""
+    if role not in {"all", "normaliser", "indexer", "collectors", "detectors", "alerts"}:
+        raise typer.BadParameter(
+            "role must be all, normaliser, indexer, collectors, detectors or alerts", param_hint="--role"
+        )
     if role == "collectors":
         from core.cli_collect import run_collectors
 
         console.print_json(json.dumps(run_collectors(idle_exit)))
+        return
+    if role in {"detectors", "alerts"}:
+        console.print_json(json.dumps(run_detection_role(role, idle_exit)))
         return
     console.print_json(json.dumps(_run_workers(idle_exit, role)))
 

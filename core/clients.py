@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from elasticsearch import Elasticsearch
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import CommitFailedError, TopicAlreadyExistsError
 
@@ -35,8 +35,12 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**options)
 
 
-def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> KafkaConsumer:
-    """A consumer with manual commits: offsets move only after the next stage acknowledged."""
+def consumer(
+    settings: Settings, group: str, *topics: str, listener: ConsumerRebalanceListener | None = None, **overrides: Any
+) -> KafkaConsumer:
+    """A consumer with manual commits: offsets move only after the next stage acknowledged.
+
+    `listener` sees partitions assigned and revoked (stateful workers restore and checkpoint there)."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": group,
@@ -50,7 +54,7 @@ def consumer(settings: Settings, group: str, *topics: str, **overrides: Any) -> 
     }
     options.update(overrides)
     client = KafkaConsumer(**options)
-    client.subscribe(list(topics))
+    client.subscribe(list(topics), listener=listener)
     return client
 
 

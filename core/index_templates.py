@@ -1,4 +1,4 @@
-"""Index templates: explicit ECS mappings for `logs-*` and the dead-letter indices.
+"""Index templates: explicit ECS mappings for `logs-*`, the dead-letter indices and `vigil-alerts`.
 
 Priority 500 so our templates win over the built-in `logs-*-*` data-stream template of
 clusters that run x-pack: Vigil uses daily indices per category (retention deletes whole days).
@@ -10,7 +10,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from core.names import EVIDENCE_PREFIX, HOLDS_INDEX, RETENTION_LOG_INDEX, Category
+from core.names import ALERTS_INDEX, EVIDENCE_PREFIX, HOLDS_INDEX, RETENTION_LOG_INDEX, Category
 from core.settings import Settings
 
 KEYWORD = {"type": "keyword", "ignore_above": 2048}
@@ -59,6 +59,23 @@ DEADLETTER_MAPPINGS: dict[str, Any] = {
 }
 
 
+# `vigil-alerts` (core.models.alert.Alert). Fields outside this mapping are kept but not indexed (dynamic:
+# false) rather than refused, so a triage field the API adds never makes the alert store's writes fail.
+# `context` holds a few detector-chosen scalars: stored and returned, not indexed (no mapping explosion).
+ALERT_PROPERTIES: dict[str, Any] = {
+    "id": KEYWORD, "@timestamp": DATE, "origin": KEYWORD, "status": KEYWORD, "assignee": KEYWORD,
+    "rule": {"properties": {"id": KEYWORD, "version": KEYWORD, "kind": KEYWORD,
+                            "title": {**KEYWORD, "fields": {"text": TEXT}}}},
+    "severity": KEYWORD, "tags": KEYWORD, "dedup_key": KEYWORD, "playbook": KEYWORD,
+    "entity": {"properties": {"kind": KEYWORD, "value": KEYWORD}},
+    "event_ids": KEYWORD, "event_count": {"type": "long"}, "first_seen": DATE, "last_seen": DATE,
+    "summary": {"properties": {"en": TEXT, "zh-CN": TEXT}},
+    "context": {"type": "object", "enabled": False},
+    "history": {"type": "nested", "properties": {"at": DATE, "by": KEYWORD, "status": KEYWORD,
+                                                 "assignee": KEYWORD, "comment": TEXT}},
+}  # fmt: skip
+
+
 def _settings(settings: Settings) -> dict[str, Any]:
     return {
         "number_of_shards": settings.es_shards,
@@ -85,6 +102,12 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         index_patterns=["vigil-deadletter-*"],
         priority=500,
         template={"settings": _settings(settings), "mappings": DEADLETTER_MAPPINGS},
+    )
+    es.indices.put_index_template(
+        name="vigil-alerts",
+        index_patterns=[ALERTS_INDEX],
+        priority=500,
+        template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": ALERT_PROPERTIES}},
     )
 
 

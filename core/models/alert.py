@@ -146,11 +146,13 @@ class Alert(AlertDraft):
 
     @classmethod
     def of(cls, draft: AlertDraft, *, origin: AlertOrigin, raised_at: datetime | None = None) -> Alert:
-        return cls(
-            **draft.model_dump(by_alias=True),
-            id=alert_id(draft.rule.id, draft.dedup_key, draft.first_seen),
-            timestamp=raised_at or datetime.now(UTC),
-            origin=origin,
+        return cls.model_validate(
+            {
+                **draft.model_dump(by_alias=True),
+                "id": alert_id(draft.rule.id, draft.dedup_key, draft.first_seen),
+                "@timestamp": raised_at or datetime.now(UTC),
+                "origin": origin,
+            }
         )
 
     def to_document(self) -> dict[str, object]:

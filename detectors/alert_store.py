@@ -1,0 +1,158 @@
+"""`vigil.alerts` → Elasticsearch `vigil-alerts`, one document per alert id.
+
+The first message of an alert creates the document (`update` + `upsert`: the whole alert). Every later
+message with the same id (a suppression merge, the stream re-emitting after a restart, a hunt that found
+the same events) is a partial `doc` update of the detection fields ONLY: `event_count`, `event_ids`,
+`first_seen`, `last_seen`, plus `severity` and `summary` (whose text says how many events). Triage
+fields (status, assignee, history) are never in that partial document, so nothing the pipeline sends
+can overwrite what an officer set. No scripting is needed (the local Elasticsearch has no painless):
+the merge is computed here from the stored values (realtime `mget`), monotonically (max count, union
+of ids, widest time range, highest severity, the summary of the version with the most events), so a
+replayed older version never shrinks an alert. All versions of one alert share a partition key (its
+entity), so one consumer merges them in order. Offsets are committed only after Elasticsearch
+acknowledged the bulk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any, TypeVar
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from core import clients
+from core.clients import commit, poll_batches
+from core.errors import VigilError
+from core.index_templates import install_templates
+from core.models.alert import Alert, Severity, Summary
+from core.names import ALERTS_INDEX, Topic
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DETECTION_FIELDS = ("event_count", "event_ids", "first_seen", "last_seen", "severity", "summary")
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+T = TypeVar("T")
+
+
+class AlertStoreError(VigilError):
+    """Elasticsearch refused an alert for good (mapping conflict...): a defect to fix, not to skip."""
+
+
+class Detection(BaseModel):
+    """The fields a repeat of an alert may change; everything else is written once, at creation."""
+
+    event_count: int
+    event_ids: list[str]
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    severity: Severity
+    summary: Summary
+
+    @classmethod
+    def of(cls, alert: Alert | Mapping[str, Any]) -> Detection:
+        source = alert.model_dump(include=set(DETECTION_FIELDS)) if isinstance(alert, Alert) else alert
+        return cls.model_validate({k: source.get(k) for k in DETECTION_FIELDS})
+
+    def merged(self, other: Detection, max_ids: int | None) -> Detection:
+        """Both versions combined, never shrinking: a replayed older version changes nothing."""
+        known = set(self.event_ids)
+        ids = self.event_ids + [e for e in other.event_ids if e not in known]
+        if max_ids is not None:
+            ids = ids[: max(max_ids, len(self.event_ids))]
+        count = max(self.event_count, other.event_count, len(ids))
+        return Detection(
+            event_count=count,
+            event_ids=ids,
+            first_seen=min(self.first_seen, other.first_seen),
+            last_seen=max(self.last_seen, other.last_seen),
+            severity=max(self.severity, other.severity, key=lambda s: s.rank),
+            summary=other.summary if other.event_count >= self.event_count else self.summary,
+        )
+
+
+def latest_versions(values: Iterable[bytes], metrics: dict[str, int] | None = None) -> dict[str, Alert]:
+    """One alert per id from a batch of messages, later versions merged over earlier ones."""
+    out: dict[str, Alert] = {}
+    for value in values:
+        try:
+            alert = Alert.model_validate_json(value)
+        except ValidationError as exc:
+            if metrics is not None:
+                metrics["invalid"] = metrics.get("invalid", 0) + 1
+            log.error("message on vigil.alerts is not an alert, skipped: %s: %r", exc.errors()[0], value[:500])
+            continue
+        previous = out.get(alert.id)
+        if previous is not None:
+            merged = Detection.of(previous).merged(Detection.of(alert), max_ids=None)
+            alert = previous.model_copy(update=dict(merged))
+        out[alert.id] = alert
+    return out
+
+
+def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -> None:
+    """Create or merge every alert; raises TransportError/ApiError when worth retrying."""
+    if not alerts:
+        return
+    found = es.mget(index=ALERTS_INDEX, ids=list(alerts), source_includes=list(DETECTION_FIELDS))
+    stored = {d["_id"]: d.get("_source", {}) for d in found["docs"] if d.get("found")}
+    operations: list[dict[str, Any]] = []
+    for alert_id, alert in alerts.items():
+        detection = Detection.of(alert)
+        if (previous := stored.get(alert_id)) is not None:
+            detection = Detection.of(previous).merged(detection, max_ids)
+        operations.append({"update": {"_index": ALERTS_INDEX, "_id": alert_id, "retry_on_conflict": 3}})
+        operations.append({"doc": detection.model_dump(mode="json", by_alias=True), "upsert": alert.to_document()})
+    response = es.bulk(operations=operations, refresh=False)
+    if not response.get("errors"):
+        return
+    for item in response["items"]:
+        result = item["update"]
+        status = result.get("status", 500)
+        if status in RETRYABLE_STATUS:
+            raise TransportError(f"alert {result.get('_id')} failed with {status}: retry the batch")
+        if status >= 300:
+            raise AlertStoreError(f"vigil-alerts refused alert {result.get('_id')}: {result.get('error')}")
+
+
+class AlertStore:
+    def __init__(self, settings: Settings, es: Elasticsearch | None = None) -> None:
+        self.settings = settings
+        self.es = es or clients.es_client(settings)
+        self.stop_event = threading.Event()
+        self.metrics: dict[str, int] = {"messages": 0, "alerts_written": 0, "retries": 0}
+
+    def run(self, idle_exit_s: float | None = None) -> None:
+        clients.ensure_topics(self.settings)
+        self._until_acknowledged(partial(install_templates, self.es, self.settings))
+        consumer = clients.consumer(self.settings, self.settings.alerts_group, Topic.ALERTS.value)
+        try:
+            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s):
+                alerts = latest_versions((r.value for r in records), self.metrics)
+                self._until_acknowledged(partial(write_alerts, self.es, alerts, self.settings.alert_max_event_ids))
+                commit(consumer)
+                self.metrics["messages"] += len(records)
+                self.metrics["alerts_written"] += len(alerts)
+        finally:
+            consumer.close()
+
+    def _until_acknowledged(self, call: Callable[[], T]) -> T:
+        """Retry through an Elasticsearch outage with backoff; nothing is committed meanwhile. The
+        group session stays alive: kafka-python heartbeats from its own thread."""
+        delay = 0.5
+        while True:
+            try:
+                return call()
+            except (TransportError, ApiError, ConnectionError) as exc:
+                status = getattr(getattr(exc, "meta", None), "status", None)
+                if isinstance(exc, ApiError) and status not in RETRYABLE_STATUS:
+                    raise
+                self.metrics["retries"] += 1
+                log.warning("Elasticsearch unavailable (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 15.0)

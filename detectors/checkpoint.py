@@ -1,0 +1,69 @@
+"""Checkpoints of the stream detectors: one JSON file per consumed partition, written atomically.
+
+A checkpoint holds a partition's whole detection state AND the offset of the next event to read,
+in one file: the state and the resume position can never disagree. Files are replaced with
+write-to-temp + fsync + rename (+ fsync of the directory), so a crash leaves either the old or the
+new checkpoint, never half of one. Why files and not a compacted Kafka topic: the state of one
+partition has no size limit here (Kafka's default message limit is 1 MB), restore is one read, and
+the single-host deployment (compose volume) needs nothing more; a multi-host deployment shares the
+directory or swaps this store for a compacted changelog topic behind the same two methods.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from core.errors import VigilError
+from detectors.pipeline import PipelineState
+
+
+class CheckpointError(VigilError):
+    """A checkpoint file exists but cannot be read: restoring nothing would double-count, so stop."""
+
+
+class Checkpoint(BaseModel):
+    group: str
+    topic: str
+    partition: int
+    offset: int  # the next offset to consume
+    written_at: AwareDatetime
+    state: PipelineState
+
+
+class CheckpointStore:
+    def __init__(self, root: Path, group: str) -> None:
+        self.root = root / group
+
+    def path(self, topic: str, partition: int) -> Path:
+        return self.root / f"{topic}-{partition}.json"
+
+    def load(self, topic: str, partition: int) -> Checkpoint | None:
+        path = self.path(topic, partition)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            return Checkpoint.model_validate_json(text)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            hint = "move it away to restart this partition from its committed offset"
+            raise CheckpointError(f"checkpoint {path} is unreadable ({reason}); {hint}") from exc
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(checkpoint.topic, checkpoint.partition)
+        tmp = path.with_suffix(".json.tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(checkpoint.model_dump_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        directory = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

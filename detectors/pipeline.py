@@ -1,0 +1,143 @@
+"""One detection pipeline: Sigma engine → stateful detectors → alerting, for one stream partition or
+one forensic replay. The stream worker and `vigil detect replay` both run exactly this code.
+
+The Sigma engine is shared (stateless apart from its error counters); the detectors and the alerting
+state belong to the pipeline, so a partition's whole state snapshots as one `PipelineState` beside
+its offset. A rule or a detector that raises is counted and logged, never read as "no match".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+
+from pydantic import BaseModel, Field
+
+from core.models.alert import Alert, AlertDraft, AlertOrigin
+from core.models.ecs import EcsEvent
+from core.settings import Settings
+from detectors.alerting import Alerting, AlertingSettings
+from detectors.base import Detector, SigmaHit
+from detectors.sigma.engine import SigmaEngine
+from detectors.sigma.loader import RuleInfo
+
+log = logging.getLogger(__name__)
+
+DetectorFactory = Callable[[], Sequence[Detector]]
+
+
+class PipelineState(BaseModel):
+    detectors: dict[str, dict[str, object]] = Field(default_factory=dict)  # detector name → its snapshot
+    alerting: dict[str, object] = Field(default_factory=dict)
+
+
+def alerting_settings(settings: Settings) -> AlertingSettings:
+    return AlertingSettings.model_validate(
+        {
+            "suppression": settings.alert_suppression_s,
+            "suppression_by_rule": settings.alert_suppression_by_rule,
+            "rate_cap": settings.alert_rate_cap,
+            "rate_window": settings.alert_rate_window_s,
+            "max_event_ids": settings.alert_max_event_ids,
+            "lateness": settings.alert_lateness_s,
+        }
+    )
+
+
+def no_detectors() -> list[Detector]:
+    """The stateful detectors of a pipeline until correlation and policy detectors are registered."""
+    return []
+
+
+class DetectionPipeline:
+    def __init__(
+        self,
+        engine: SigmaEngine,
+        rules: Mapping[str, RuleInfo],
+        detectors: Sequence[Detector],
+        alerting: Alerting,
+        metrics: Counter[str] | None = None,
+    ) -> None:
+        names = [d.name for d in detectors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"detector names must be unique (they key the checkpoint): {names}")
+        self.engine = engine
+        self.rules = rules
+        self.detectors = list(detectors)
+        self.alerting = alerting
+        self.metrics: Counter[str] = metrics if metrics is not None else Counter()
+
+    @classmethod
+    def build(
+        cls,
+        engine: SigmaEngine,
+        settings: AlertingSettings,
+        origin: AlertOrigin,
+        detectors: DetectorFactory = no_detectors,
+        metrics: Counter[str] | None = None,
+        rules: Mapping[str, RuleInfo] | None = None,
+    ) -> DetectionPipeline:
+        """`rules` (id → info) can be computed once and shared by the pipelines of every partition."""
+        rules = rules if rules is not None else rule_index(engine)
+        return cls(engine, rules, detectors(), Alerting(settings, rules, origin), metrics)
+
+    def on_event(self, event: EcsEvent, now: datetime) -> list[Alert]:
+        self.metrics["events"] += 1
+        evaluation = self.engine.evaluate(event)
+        if evaluation.errors:  # the engine logged the first error of each rule and keeps per-rule counts
+            self.metrics["rule_errors"] += len(evaluation.errors)
+        alerts: list[Alert] = []
+        for match in evaluation.matches:
+            self.metrics["sigma_matches"] += 1
+            alerts += self.alerting.on_match(match, event, now)
+        if self.detectors:
+            hits = [self._hit(m.rule_id, m.title, m.level, m.tags) for m in evaluation.matches]
+            for detector in self.detectors:
+                alerts += self._drafts(detector, partial(detector.on_event, event, hits), now)
+        return alerts
+
+    def on_tick(self, now: datetime) -> list[Alert]:
+        alerts: list[Alert] = []
+        for detector in self.detectors:
+            alerts += self._drafts(detector, partial(detector.on_tick, now), now)
+        return alerts + self.alerting.on_tick(now)
+
+    def snapshot(self) -> PipelineState:
+        return PipelineState(
+            detectors={d.name: d.snapshot().model_dump(mode="json") for d in self.detectors},
+            alerting=self.alerting.snapshot().model_dump(mode="json"),
+        )
+
+    def restore(self, state: PipelineState) -> None:
+        for detector in self.detectors:
+            saved = state.detectors.get(detector.name)
+            if saved is not None:
+                detector.restore(saved)
+            else:
+                log.warning("no checkpointed state for detector %s: it starts empty", detector.name)
+        if state.alerting:
+            self.alerting.restore(state.alerting)
+
+    def _drafts(self, detector: Detector, call: Callable[[], list[AlertDraft]], now: datetime) -> list[Alert]:
+        try:
+            drafts = call()
+        except Exception:  # noqa: BLE001 - one faulty detector must not stop the others
+            self.metrics[f"detector_errors.{detector.name}"] += 1
+            self.metrics["detector_errors"] += 1
+            log.exception("detector %s raised", detector.name)
+            return []
+        alerts: list[Alert] = []
+        for draft in drafts:
+            alerts += self.alerting.on_draft(draft, now)
+        return alerts
+
+    def _hit(self, rule_id: str, title: str, level: str | None, tags: tuple[str, ...]) -> SigmaHit:
+        info = self.rules.get(rule_id)
+        return SigmaHit(rule_id=rule_id, title=title, level=level, tags=tags, name=info.name if info else None)
+
+
+def rule_index(engine: SigmaEngine) -> dict[str, RuleInfo]:
+    return {rule.info.id: rule.info for rule in engine.rules}
