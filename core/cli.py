@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from core.cli_api import serve, token_app
 from core.cli_collect import app as collect_app
+from core.cli_demo import demo
 from core.cli_detect import detect_app, rules_app, run_detection_role
 from core.cli_retention import register as register_retention
 from core.settings import get_settings
@@ -25,6 +25,7 @@ ingest_app = typer.Typer(help="Feed logs into the pipeline.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(collect_app)  # `vigil collect`
+app.command("demo")(demo)
 register_retention(app)
 app.add_typer(token_app, name="token")
 app.command("api")(serve)
@@ -35,7 +36,7 @@ console = Console()
 STACK_DIR = Path("var/stack")
 
 
-def _local_stack(data_dir: Path) -> object:
+def local_stack(data_dir: Path) -> object:
     from stack.local import LocalStack, StackConfig
 
     settings = get_settings()
@@ -59,7 +60,7 @@ def stack_fetch() -> None:
 @stack_app.command("up")
 def stack_up(data_dir: Path = STACK_DIR) -> None:
     """Start Kafka and Elasticsearch on 127.0.0.1 and wait until both are healthy."""
-    local = _local_stack(data_dir)
+    local = local_stack(data_dir)
     with console.status("starting Kafka and Elasticsearch..."):
         local.up()  # type: ignore[attr-defined]
     console.print_json(json.dumps(local.status()))  # type: ignore[attr-defined]
@@ -68,13 +69,13 @@ def stack_up(data_dir: Path = STACK_DIR) -> None:
 @stack_app.command("down")
 def stack_down(data_dir: Path = STACK_DIR) -> None:
     """Stop the local servers (data stays in the data dir)."""
-    _local_stack(data_dir).down()  # type: ignore[attr-defined]
+    local_stack(data_dir).down()  # type: ignore[attr-defined]
     console.print("stack stopped")
 
 
 @stack_app.command("status")
 def stack_status(data_dir: Path = STACK_DIR) -> None:
-    console.print_json(json.dumps(_local_stack(data_dir).status()))  # type: ignore[attr-defined]
+    console.print_json(json.dumps(local_stack(data_dir).status()))  # type: ignore[attr-defined]
 
 
 @ingest_app.command("file")
@@ -155,58 +156,6 @@ def _run_workers(idle_exit: float | None, role: str = "all") -> dict[str, int]:
         for thread in threads:
             thread.join()
     return {**normaliser.counts, "indexed": indexer.indexed}
-
-
-@app.command("demo")
-def demo(
-    once: Annotated[bool, typer.Option("--once", help="exit after the summary")] = False,
-    data_dir: Path = STACK_DIR,
-) -> None:
-    """Start the stack, replay the shared real sample logs end to end and print what was indexed."""
-    from elasticsearch import Elasticsearch
-
-    from core import clients
-    from ingest.collectors.file_import import iter_file_envelopes, publish
-
-    datasets = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    if not datasets.is_dir():
-        raise typer.BadParameter(f"sample data not found at {datasets}")
-    local = _local_stack(data_dir)
-    with console.status("starting Kafka and Elasticsearch (first run downloads them from Maven Central)..."):
-        local.up()  # type: ignore[attr-defined]
-    settings = get_settings()
-    clients.ensure_topics(settings)
-    files = [*sorted((datasets / "loghub").glob("*/*_2k.log")), *sorted((datasets / "samplelogs").glob("*/*.log"))]
-    windows = sorted((datasets / "attack" / "mdecrevoisier").rglob("*.jsonl"))
-    producer = clients.producer(settings)
-    sent = 0
-    with _progress() as progress:
-        task = progress.add_task("replaying sample logs", total=len(files) + len(windows))
-        for path in files:
-            sent += publish(iter_file_envelopes(path, source=f"demo-{path.stem}"), producer)
-            progress.advance(task)
-        for path in windows:
-            sent += publish(iter_file_envelopes(path, source="demo-windows", fmt="windows"), producer)
-            progress.advance(task)
-    producer.close()
-    console.print(f"replayed {sent} records; normalising and indexing...")
-    counts = _run_workers(idle_exit=6)
-    es = Elasticsearch(settings.es_url)
-    es.indices.refresh(index="logs-*,vigil-deadletter-*")
-    aggs = es.search(index="logs-*", size=0, aggs={"by": {"terms": {"field": "vigil.category"}, "aggs": {
-        "ds": {"terms": {"field": "event.dataset", "size": 50}}}}})["aggregations"]  # fmt: skip
-    table = Table("category", "dataset", "events")
-    for bucket in aggs["by"]["buckets"]:
-        for ds in bucket["ds"]["buckets"]:
-            table.add_row(bucket["key"], ds["key"], str(ds["doc_count"]))
-    console.print(table)
-    letters = es.count(index="vigil-deadletter-*")["count"]
-    console.print(f"normaliser: {counts}; dead letters indexed: {letters}")
-    failed = es.count(index="logs-*", query={"bool": {"filter": [
-        {"term": {"event.outcome": "failure"}}, {"term": {"event.category": "authentication"}}]}})["count"]  # fmt: skip
-    console.print(f"search 'failed authentications': {failed} hits")
-    if not once:
-        console.print(f"Elasticsearch is at {settings.es_url}; stop with `vigil stack down`.")
 
 
 def _progress() -> Progress:
