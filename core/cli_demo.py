@@ -211,7 +211,7 @@ def _drain(settings: Settings, run: str, sent: dict[str, int], workers: list[_Wo
     with _progress() as progress:
         task = progress.add_task("indexed or dead-lettered", total=total)
         while (done := _stored(es, run)) < total:
-            progress.update(task, completed=done)
+            progress.update(task, completed=max(done, 0))
             _check(workers, deadline)
             time.sleep(2)
         progress.update(task, completed=total)
