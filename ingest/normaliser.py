@@ -58,6 +58,14 @@ def decode_envelope(value: bytes, partition: int, offset: int) -> RawEnvelope | 
         return DeadLetter.of(stub, "normalise", f"invalid envelope on vigil.raw: {exc.errors()[0]['msg']}")
 
 
+def encode_result(result: EcsEvent | DeadLetter) -> tuple[str, bytes, bytes]:
+    """(topic, key, value) of one normalised record: events keyed by entity, dead letters by source."""
+    if isinstance(result, DeadLetter):
+        return Topic.DEADLETTER.value, result.source.encode(), result.model_dump_json(by_alias=True).encode()
+    value = result.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return Topic.EVENTS.value, (result.vigil.entity or "").encode(), value
+
+
 class Normaliser:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -82,11 +90,6 @@ class Normaliser:
         send = producer.send  # type: ignore[attr-defined]
         for item in items:
             result = item if isinstance(item, DeadLetter) else normalise(item, self.zone)
-            if isinstance(result, DeadLetter):
-                value = result.model_dump_json(by_alias=True).encode()
-                send(Topic.DEADLETTER.value, key=result.source.encode(), value=value)
-                self.counts["deadletters"] += 1
-            else:
-                send(Topic.EVENTS.value, key=(result.vigil.entity or "").encode(), value=result.model_dump_json(
-                    by_alias=True, exclude_none=True).encode())  # fmt: skip
-                self.counts["events"] += 1
+            topic, key, value = encode_result(result)
+            send(topic, key=key, value=value)
+            self.counts["deadletters" if topic == Topic.DEADLETTER.value else "events"] += 1
