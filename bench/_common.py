@@ -1,7 +1,8 @@
 """What the benchmarks share: the repo root on sys.path, the shared datasets, CPU accounting.
 
 Bench scripts run as `python3 bench/NAME.py` from a worktree: the worktree's packages must win over
-any editable install that points at another checkout, so the repo root goes first on sys.path.
+any editable install that points at another checkout, so the repo root goes first on sys.path
+(import this module before any of ours).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+# The script's own folder leaves sys.path too: bench/sigma.py and bench/ingest.py would otherwise
+# shadow pySigma's `sigma` and our `ingest` package.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() not in (BENCH, ROOT))]
 
 DATASETS = Path(os.environ.get("VIGIL_DATASETS", ROOT.parent / "shared" / "datasets"))
 _TICKS = os.sysconf("SC_CLK_TCK")
