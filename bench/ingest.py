@@ -7,16 +7,20 @@ The N events are the real lines of loghub `*_2k.log` and samplelogs `*/*.log` (r
 repeated as if N/16k hosts had sent the same files (one source id per copy, so every record id is
 distinct). Three rates, measured side by side on the same machine:
 
-(c) kafka-python produce: the N envelopes (serialised beforehand) sent to `vigil.raw` and flushed.
+(c) kafka-python produce: the N envelopes (serialised beforehand) sent with Vigil's producer settings
+    to a topic nobody consumes, and flushed.
 (a) raw ES bulk: the very documents the pipeline indexes (normalised in this process beforehand,
     already JSON), bulk-created from this one process in batches of the pipeline's batch size, into
     fresh indices of the same templates and the same daily layout (names with a `rawbench` infix).
-(b) pipeline: normaliser and indexer started as real worker processes (`core.cli workers --role`),
-    timed until Elasticsearch has indexed all N. The sustained rate runs from the first indexed
-    document to the last (start-up and the group join are reported apart).
+(b) pipeline: normaliser and indexer running as real worker processes (`core.cli workers --role`,
+    started and warmed up once, so start-up and the group join are not timed). Each slice of
+    envelopes is produced to `vigil.raw` while the workers are frozen (SIGSTOP), then the workers
+    are resumed and timed until Elasticsearch has indexed every one of them.
 
-The daily indices both (a) and (b) write are created before each is timed: the loghub lines span
-150 days, and creating 150 indices mid-run would measure cluster-state updates, not ingest.
+(a) and (b) alternate in `--rounds` slices of N/rounds events: the machine is shared, and load that
+comes and goes then weighs on both sides alike. Each rate is its events over its summed time.
+The daily indices both write are created before anything is timed: the loghub lines span 150 days,
+and creating 150 indices mid-run would measure cluster-state updates, not ingest.
 The last line printed is one JSON object with the three rates and the ratio (b)/(a).
 """
 
@@ -129,12 +133,6 @@ def create_indices(es: Elasticsearch, names: set[str]) -> None:
         list(pool.map(lambda name: es.indices.create(index=name, wait_for_active_shards="1"), sorted(names)))
 
 
-def delete_indices(es: Elasticsearch, names: set[str]) -> None:
-    # The stack refuses wildcard deletes (action.destructive_requires_name): name every index.
-    for batch in chunks(sorted(names), 50):
-        es.indices.delete(index=",".join(batch))
-
-
 def indexed_total(es: Elasticsearch, pattern: str) -> int:
     """Documents indexed so far (primaries' indexing counter: exact without waiting for a refresh)."""
     stats = es.indices.stats(index=pattern, metric="indexing")
@@ -163,8 +161,16 @@ def prepare(count: int, settings: Settings) -> tuple[list[tuple[bytes, bytes]], 
 
 # --- (c) kafka-python produce -------------------------------------------------------------------------------
 
+PRODUCE_TOPIC = "bench.produce"
+
 
 def measure_produce(settings: Settings, messages: list[tuple[bytes, bytes]], meter: CpuMeter) -> Rate:
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin.create_topics([NewTopic(PRODUCE_TOPIC, settings.kafka_partitions, 1)])
+    admin.close()
     producer = clients.producer(settings)
     send = producer.send
     with progress() as bar:
@@ -172,7 +178,7 @@ def measure_produce(settings: Settings, messages: list[tuple[bytes, bytes]], met
         meter.start()
         started = time.perf_counter()
         for i, (key, value) in enumerate(messages, 1):
-            send(Topic.RAW.value, key=key, value=value)
+            send(PRODUCE_TOPIC, key=key, value=value)
             if i % 5000 == 0:
                 bar.update(task, completed=i)
         producer.flush()
@@ -186,40 +192,34 @@ def measure_produce(settings: Settings, messages: list[tuple[bytes, bytes]], met
 # --- (a) raw ES bulk ------------------------------------------------------------------------------------------
 
 
-def bulk_bodies(docs: list[Doc], batch_size: int, rename: Callable[[str], str]) -> list[list[bytes]]:
+def bulk_bodies(docs: Sequence[Doc], batch_size: int) -> list[list[bytes]]:
     """Ready NDJSON lines per bulk request: the action line and the document, both already bytes."""
     bodies = []
     for batch in chunks(docs, batch_size):
         lines: list[bytes] = []
         for doc in batch:
-            action = {"create": {"_index": rename(doc.index), "_id": doc.id}}
-            lines.append(json.dumps(action).encode())
+            lines.append(json.dumps({"create": {"_index": raw_index(doc.index), "_id": doc.id}}).encode())
             lines.append(doc.body)
         bodies.append(lines)
     return bodies
 
 
-def measure_raw_bulk(es: Elasticsearch, docs: list[Doc], batch_size: int, meter: CpuMeter) -> Rate:
-    indices = {raw_index(d.index) for d in docs}
-    create_indices(es, indices)
-    bodies = bulk_bodies(docs, batch_size, raw_index)
-    with progress() as bar:
-        task = bar.add_task("(a) raw ES bulk, one process", total=len(docs), note=f"{len(indices)} indices")
-        meter.start()
-        started = time.perf_counter()
-        for body in bodies:
-            response = es.bulk(operations=body, refresh=False)
-            if response.get("errors"):
-                failed = next(i for i in response["items"] if i["create"].get("status", 500) >= 300)
-                raise SystemExit(f"raw bulk rejected a document: {failed}")
-            bar.advance(task, len(body) // 2)
-        seconds = time.perf_counter() - started
-        cpu = meter.stop()
-    delete_indices(es, indices)
-    return Rate(len(docs), seconds, cpu)
+def raw_bulk(es: Elasticsearch, bodies: list[list[bytes]], advance: Callable[[int], None]) -> float:
+    """Seconds to bulk-create the bodies one request after the other."""
+    started = time.perf_counter()
+    for body in bodies:
+        response = es.bulk(operations=body, refresh=False)
+        if response.get("errors"):
+            failed = next(i for i in response["items"] if i["create"].get("status", 500) >= 300)
+            raise SystemExit(f"raw bulk rejected a document: {failed}")
+        advance(len(body) // 2)
+    return time.perf_counter() - started
 
 
 # --- (b) the pipeline -------------------------------------------------------------------------------------------
+
+PIPELINE_PATTERN = f"logs-*,vigil-deadletter-*,-*-{RAW_INFIX}-*"
+PAUSE_SESSION_MS = 60_000
 
 
 def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
@@ -231,6 +231,8 @@ def worker_env(settings: Settings, data_dir: Path) -> dict[str, str]:
         VIGIL_KAFKA_PARTITIONS=str(settings.kafka_partitions),
         VIGIL_BATCH_SIZE=str(settings.batch_size),
         VIGIL_DATA_DIR=str(data_dir),
+        # Longer than one paused round (see Pipeline.pause), so a frozen worker keeps its partitions.
+        VIGIL_KAFKA_SESSION_TIMEOUT_MS=str(PAUSE_SESSION_MS),
     )
 
 
@@ -253,6 +255,7 @@ def start_workers(
 def stop_workers(procs: dict[str, subprocess.Popen[bytes]]) -> None:
     for proc in procs.values():
         if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGCONT)  # a paused worker would not see the SIGINT
             os.killpg(proc.pid, signal.SIGINT)  # a graceful stop: the workers finish their batch
     deadline = time.monotonic() + 30
     for proc in procs.values():
@@ -263,75 +266,101 @@ def stop_workers(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def normalised_total(admin: Any, group: str) -> int:
-    """Offsets the normaliser group has committed on vigil.raw (what it has finished, flushed)."""
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    except Exception:  # noqa: BLE001 - the group may not exist yet
-        return 0
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == Topic.RAW.value and meta.offset > 0)
+@dataclass
+class Pipeline:
+    """Running workers and what it takes to feed them and watch Elasticsearch."""
+
+    es: Elasticsearch
+    producer: Any
+    procs: dict[str, subprocess.Popen[bytes]]
+    logs: Path
+    timeout: float
+
+    def produce(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        for key, value in messages:
+            self.producer.send(Topic.RAW.value, key=key, value=value)
+        self.producer.flush()
+
+    def pause(self) -> None:
+        """Freeze the workers (SIGSTOP) so they neither consume nor take CPU; the session timeout
+        given to them outlasts a pause, so they stay in their groups."""
+        for proc in self.procs.values():
+            os.killpg(proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for proc in self.procs.values():
+            os.killpg(proc.pid, signal.SIGCONT)
+
+    def feed(self, messages: Sequence[tuple[bytes, bytes]], advance: Callable[[int], None]) -> float:
+        """Seconds from resuming the workers until Elasticsearch indexed all the (produced) messages."""
+        target = indexed_total(self.es, PIPELINE_PATTERN) + len(messages)
+        started = time.perf_counter()
+        self.resume()
+        done = 0
+        while done < len(messages):
+            time.sleep(0.2)
+            now = indexed_total(self.es, PIPELINE_PATTERN) - (target - len(messages))
+            advance(now - done)
+            done = now
+            self._check(started)
+        return time.perf_counter() - started
+
+    def _check(self, started: float) -> None:
+        crashed = [name for name, proc in self.procs.items() if proc.poll() is not None]
+        if crashed:
+            raise SystemExit(f"worker(s) {crashed} exited early; see {self.logs}")
+        if time.perf_counter() - started > self.timeout:
+            raise SystemExit(f"the pipeline stalled for {self.timeout:.0f}s; see {self.logs}")
+
+
+def warm_up(pipeline: Pipeline, messages: Sequence[tuple[bytes, bytes]]) -> float:
+    """Start-up, group joins and first batches, outside the timing: seconds until the warm-up landed."""
+    with progress() as bar:
+        task = bar.add_task("(b) warming the workers up", total=len(messages), note="")
+        pipeline.produce(messages)
+        return pipeline.feed(messages, lambda n: bar.advance(task, n))
+
+
+# --- the rounds ---------------------------------------------------------------------------------------------------
 
 
 @dataclass
-class PipelineRun:
-    rate: Rate  # sustained: first indexed document to the last
-    startup_s: float  # worker launch to the first indexed document
-    wall_s: float  # worker launch to the last indexed document
-    normaliser_done_s: float  # worker launch to all of vigil.raw normalised
-    landed: int
+class Totals:
+    raw_s: float = 0.0
+    pipe_s: float = 0.0
+    raw_cpu: dict[str, float] | None = None
+    pipe_cpu: dict[str, float] | None = None
 
 
-def measure_pipeline(
-    es: Elasticsearch, settings: Settings, docs: list[Doc], args: argparse.Namespace, stack: LocalStack, work: Path
-) -> PipelineRun:
-    from kafka import KafkaAdminClient
+def alternate(
+    pipeline: Pipeline, messages: list[tuple[bytes, bytes]], docs: list[Doc], args: argparse.Namespace,
+    meter: CpuMeter,
+) -> Totals:  # fmt: skip
+    """(a) then (b) on each slice of the events, summing each side's time and CPU."""
+    totals = Totals(raw_cpu={}, pipe_cpu={})
+    size = -(-len(docs) // args.rounds)
+    with progress() as bar:
+        raw_task = bar.add_task("(a) raw ES bulk, one process", total=len(docs), note="")
+        pipe_task = bar.add_task("(b) pipeline, vigil.raw → ES", total=len(docs), note="")
+        for start in range(0, len(docs), size):
+            pipeline.pause()
+            pipeline.produce(messages[start : start + size])
+            bodies = bulk_bodies(docs[start : start + size], args.batch)
+            meter.start()
+            totals.raw_s += raw_bulk(pipeline.es, bodies, lambda n: bar.advance(raw_task, n))
+            _add(totals.raw_cpu, meter.stop())
+            bar.update(raw_task, note=f"{bar.tasks[raw_task].completed / totals.raw_s:,.0f}/s")
+            meter.start()
+            totals.pipe_s += pipeline.feed(messages[start : start + size], lambda n: bar.advance(pipe_task, n))
+            _add(totals.pipe_cpu, meter.stop())
+            bar.update(pipe_task, note=f"{bar.tasks[pipe_task].completed / totals.pipe_s:,.0f}/s")
+    return totals
 
-    count = len(docs)
-    indices = {d.index for d in docs}
-    create_indices(es, indices)
-    pattern = "logs-*,vigil-deadletter-*"
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    logs = work / "worker-logs"
-    logs.mkdir(exist_ok=True)
-    procs = start_workers(worker_env(settings, work), args.normalisers, args.indexers, logs)
-    meter = CpuMeter(_server_groups(stack) | {name: p.pid for name, p in procs.items()})
-    meter.start()
-    launched = time.perf_counter()
-    first: tuple[float, int] | None = None
-    normalised_at = 0.0
-    cpu: dict[str, float] = {}
-    try:
-        with progress() as bar:
-            norm_task = bar.add_task("(b) pipeline: normalised", total=count, note="")
-            index_task = bar.add_task("(b) pipeline: indexed", total=count, note="")
-            while True:
-                time.sleep(0.25)
-                now = time.perf_counter()
-                done = indexed_total(es, pattern)
-                normalised = normalised_total(admin, settings.normaliser_group)
-                if normalised >= count and not normalised_at:
-                    normalised_at = now
-                if done and first is None:
-                    first = (now, done)
-                bar.update(norm_task, completed=min(normalised, count))
-                bar.update(index_task, completed=min(done, count), note=f"{done / (now - launched):,.0f}/s")
-                if done >= count:
-                    break
-                crashed = [name for name, p in procs.items() if p.poll() is not None]
-                if crashed:
-                    raise SystemExit(f"worker(s) {crashed} exited early; see {logs}")
-                if now - launched > args.timeout:
-                    raise SystemExit(f"pipeline did not index {count} events in {args.timeout:.0f}s; see {logs}")
-            finished = time.perf_counter()
-            cpu = meter.stop()  # before the workers exit: their CPU vanishes with them
-    finally:
-        stop_workers(procs)
-        admin.close()
-    es.indices.refresh(index=pattern)
-    landed = int(es.count(index=pattern)["count"])
-    assert first is not None
-    sustained = Rate(count - first[1], finished - first[0], cpu)
-    return PipelineRun(sustained, first[0] - launched, finished - launched, normalised_at - launched, landed)
+
+def _add(into: dict[str, float] | None, more: dict[str, float]) -> None:
+    assert into is not None
+    for name, seconds in more.items():
+        into[name] = into.get(name, 0.0) + seconds
 
 
 def _server_groups(stack: LocalStack) -> dict[str, int]:
@@ -340,15 +369,18 @@ def _server_groups(stack: LocalStack) -> dict[str, int]:
 
 # --- main -------------------------------------------------------------------------------------------------------
 
+WARM_UP = 5000
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=100_000, help="events per measurement (default 100k)")
-    parser.add_argument("--normalisers", type=int, default=1, help="normaliser worker processes")
-    parser.add_argument("--indexers", type=int, default=1, help="indexer worker processes")
-    parser.add_argument("--partitions", type=int, default=3, help="partitions per topic")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating (a)/(b) slices (default 4)")
+    parser.add_argument("--normalisers", type=int, default=2, help="normaliser worker processes (default 2)")
+    parser.add_argument("--indexers", type=int, default=2, help="indexer worker processes (default 2)")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (default 3)")
     parser.add_argument("--batch-size", type=int, default=None, help="VIGIL_BATCH_SIZE (default: the setting's)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="give up on the pipeline after this long")
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up when the pipeline stalls this long")
     return parser.parse_args(argv)
 
 
@@ -358,47 +390,62 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, float]:
     stack = LocalStack(config)
     with console.status("starting Kafka + Elasticsearch on free ports..."):
         stack.up()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         overrides: dict[str, Any] = {"kafka_partitions": args.partitions}
         if args.batch_size:
             overrides["batch_size"] = args.batch_size
         settings = Settings(kafka_bootstrap=config.kafka_bootstrap, es_url=config.es_url, data_dir=work, **overrides)
+        args.batch = settings.batch_size
         es = Elasticsearch(settings.es_url, request_timeout=120)
         clients.ensure_topics(settings)
         install_templates(es, settings)
-        messages, docs = prepare(args.events, settings)
+        messages, docs = prepare(WARM_UP + args.events, settings)
+        warm, messages, docs = messages[:WARM_UP], messages[WARM_UP:], docs[WARM_UP:]
         letters = sum(1 for d in docs if d.index.startswith("vigil-deadletter"))
-        console.print(f"{len(docs):,} events ({letters:,} of them dead letters), "
-                      f"{len({d.index for d in docs})} daily indices, batch size {settings.batch_size}")  # fmt: skip
+        indices = {d.index for d in docs}
+        console.print(f"{len(docs):,} events ({letters:,} of them dead letters), {len(indices)} daily indices, "
+                      f"batch size {settings.batch_size}")  # fmt: skip
         servers = _server_groups(stack)
         produce = measure_produce(settings, messages, CpuMeter(servers))
-        raw = measure_raw_bulk(es, docs, settings.batch_size, CpuMeter(servers))
-        pipe = measure_pipeline(es, settings, docs, args, stack, work)
+        with console.status(f"creating {2 * len(indices)} daily indices..."):
+            create_indices(es, indices | {raw_index(name) for name in indices})
+        logs = work / "worker-logs"
+        logs.mkdir()
+        procs = start_workers(worker_env(settings, work), args.normalisers, args.indexers, logs)
+        pipeline = Pipeline(es, clients.producer(settings), procs, logs, args.timeout)
+        startup = warm_up(pipeline, warm)
+        totals = alternate(pipeline, messages, docs, args, CpuMeter(servers | {n: p.pid for n, p in procs.items()}))
+        pipeline.producer.close()
+        es.indices.refresh(index=PIPELINE_PATTERN)
+        landed = int(es.count(index=PIPELINE_PATTERN)["count"]) - WARM_UP
     finally:
+        stop_workers(procs)
         with console.status("stopping the stack..."):
             stack.down()
-    return report(args, produce, raw, pipe)
+    return report(args, produce, totals, startup, landed)
 
 
-def report(args: argparse.Namespace, produce: Rate, raw: Rate, pipe: PipelineRun) -> dict[str, float]:
-    ratio = pipe.rate.eps / raw.eps if raw.eps else 0.0
-    print(f"events: {args.events:,}; workers: {args.normalisers} normaliser(s), {args.indexers} indexer(s); "
-          f"{args.partitions} partitions")  # fmt: skip
+def report(args: argparse.Namespace, produce: Rate, totals: Totals, startup: float, landed: int) -> dict[str, float]:
+    raw = Rate(args.events, totals.raw_s, totals.raw_cpu or {})
+    pipe = Rate(args.events, totals.pipe_s, totals.pipe_cpu or {})
+    ratio = pipe.eps / raw.eps if raw.eps else 0.0
+    print(f"events: {args.events:,} in {args.rounds} alternating rounds; workers: {args.normalisers} normaliser(s), "
+          f"{args.indexers} indexer(s); {args.partitions} partitions; batch size {args.batch}")  # fmt: skip
     print(f"(c) kafka-python produce:   {produce.eps:10,.0f} events/s  ({produce.seconds:.1f} s; "
           f"CPU per 1k events: {produce.cpu_per_1k()})")  # fmt: skip
     print(f"(a) raw ES bulk, 1 process: {raw.eps:10,.0f} events/s  ({raw.seconds:.1f} s; "
           f"CPU per 1k events: {raw.cpu_per_1k()})")  # fmt: skip
-    print(f"(b) pipeline, sustained:    {pipe.rate.eps:10,.0f} events/s  ({pipe.rate.seconds:.1f} s from the first "
-          f"indexed document; CPU per 1k events: {pipe.rate.cpu_per_1k()})")  # fmt: skip
-    print(f"    start-up {pipe.startup_s:.1f} s; with it {args.events / pipe.wall_s:,.0f} events/s; "
-          f"vigil.raw fully normalised after {pipe.normaliser_done_s:.1f} s; "
-          f"landed {pipe.landed:,}/{args.events:,}")  # fmt: skip
+    print(f"(b) pipeline, sustained:    {pipe.eps:10,.0f} events/s  ({pipe.seconds:.1f} s; "
+          f"CPU per 1k events: {pipe.cpu_per_1k()})")  # fmt: skip
+    print(f"    worker start-up + warm-up ({WARM_UP:,} events, not timed): {startup:.1f} s; "
+          f"landed {landed:,}/{args.events:,}")  # fmt: skip
     print(f"ratio (b)/(a): {ratio:.2f}")
-    if pipe.landed != args.events:
-        print(f"WARNING: Elasticsearch holds {pipe.landed} documents, expected {args.events}")
+    if landed != args.events:
+        print(f"WARNING: Elasticsearch holds {landed} pipeline documents, expected {args.events}")
     return {
         "raw_es_bulk_eps": round(raw.eps, 1),
-        "pipeline_eps": round(pipe.rate.eps, 1),
+        "pipeline_eps": round(pipe.eps, 1),
         "kafka_produce_eps": round(produce.eps, 1),
         "ratio": round(ratio, 3),
     }

@@ -100,7 +100,8 @@ class Indexer:
             self.settings, self.settings.indexer_group, Topic.EVENTS.value, Topic.DEADLETTER.value
         )
         try:
-            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s):
+            fill_s = self.settings.bulk_fill_ms / 1000
+            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s, fill_s):
                 docs = [bulk_actions(r.topic, r.value, r.headers) for r in records]
                 self._index_until_acknowledged(consumer, docs)
                 commit(consumer)
