@@ -377,7 +377,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=100_000, help="events per measurement (default 100k)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating (a)/(b) slices (default 4)")
     parser.add_argument("--normalisers", type=int, default=2, help="normaliser worker processes (default 2)")
-    parser.add_argument("--indexers", type=int, default=2, help="indexer worker processes (default 2)")
+    parser.add_argument("--indexers", type=int, default=1, help="indexer worker processes (default 1)")
     parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (default 3)")
     parser.add_argument("--batch-size", type=int, default=None, help="VIGIL_BATCH_SIZE (default: the setting's)")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up when the pipeline stalls this long")
