@@ -35,6 +35,11 @@ class RetentionScope(StrEnum):
         return "vigil-deadletter-" if self is RetentionScope.DEADLETTER else f"logs-{self.value}-"
 
 
+# Kafka headers of `vigil.events` / `vigil.deadletter` records: the Elasticsearch index and `_id` of
+# the document the record becomes, set by the normaliser so the indexer need not decode the value.
+INDEX_HEADER = "vigil.index"
+ID_HEADER = "vigil.id"
+
 LOGS_PATTERN = "logs-*"
 DEADLETTER_PATTERN = "vigil-deadletter-*"
 AUDIT_INDEX = "vigil-audit"

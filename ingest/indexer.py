@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,20 +23,35 @@ from kafka import KafkaConsumer
 from core import clients
 from core.clients import commit, poll_batches
 from core.index_templates import install_templates
-from core.names import Topic, deadletter_index, logs_index
+from core.names import ID_HEADER, INDEX_HEADER, Topic, deadletter_index, logs_index
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+# All the indexer reads of a bulk response: a 2,000-item response shrinks to a fifth to decode.
+BULK_RESPONSE_FIELDS = "errors,items.*.status,items.*._id,items.*.error"
 
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def bulk_actions(topic: str, value: bytes) -> tuple[str, str, dict[str, Any]]:
-    """(index, id, document) for one message of `vigil.events` or `vigil.deadletter`."""
+Body = dict[str, Any] | bytes  # a document, or its JSON exactly as the normaliser wrote it
+Doc = tuple[str, str, Body]
+
+
+def bulk_actions(topic: str, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> Doc:
+    """(index, id, document) for one message of `vigil.events` or `vigil.deadletter`.
+
+    When the normaliser named the index and id in the headers, the value is already the finished
+    document (event.ingested set) and goes to Elasticsearch untouched: decoding and re-encoding
+    ~1 KB of JSON per event was a third of the indexer's CPU. Otherwise it is completed here.
+    """
+    routing = dict(headers)
+    index, doc_id = routing.get(INDEX_HEADER), routing.get(ID_HEADER)
+    if index and doc_id:
+        return index.decode(), doc_id.decode(), value
     doc = json.loads(value)
     ts = _parse_time(doc["@timestamp"])
     if topic == Topic.DEADLETTER.value:
@@ -44,16 +60,17 @@ def bulk_actions(topic: str, value: bytes) -> tuple[str, str, dict[str, Any]]:
     return logs_index(doc["vigil"]["category"], ts), doc["event"]["id"], doc
 
 
-def index_batch(es: Elasticsearch, docs: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[int, str]]:
+def index_batch(es: Elasticsearch, docs: list[Doc]) -> list[tuple[int, str]]:
     """Bulk-create; returns (position, reason) of documents Elasticsearch rejected for good.
 
     Raises TransportError / ApiError for failures worth retrying (outage, overload).
     """
-    operations: list[dict[str, Any]] = []
+    operations: list[Body] = []
     for index, doc_id, doc in docs:
         operations.append({"create": {"_index": index, "_id": doc_id}})
-        operations.append(doc)
-    response = es.bulk(operations=operations, refresh=False)
+        operations.append(doc)  # bytes pass through the client's NDJSON serializer as they are
+    # The stubs say mappings only; the NDJSON serializer takes bytes lines too (sent as they are).
+    response = es.bulk(operations=operations, refresh=False, filter_path=BULK_RESPONSE_FIELDS)  # type: ignore[arg-type]
     rejected: list[tuple[int, str]] = []
     if not response.get("errors"):
         return rejected
@@ -83,15 +100,16 @@ class Indexer:
             self.settings, self.settings.indexer_group, Topic.EVENTS.value, Topic.DEADLETTER.value
         )
         try:
-            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s):
-                docs = [bulk_actions(r.topic, r.value) for r in records]
+            fill_s = self.settings.bulk_fill_ms / 1000
+            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s, fill_s):
+                docs = [bulk_actions(r.topic, r.value, r.headers) for r in records]
                 self._index_until_acknowledged(consumer, docs)
                 commit(consumer)
                 self.indexed += len(docs)
         finally:
             consumer.close()
 
-    def _index_until_acknowledged(self, consumer: KafkaConsumer, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+    def _index_until_acknowledged(self, consumer: KafkaConsumer, docs: list[Doc]) -> None:
         rejected = self._wait_for_es(lambda: index_batch(self.es, docs), consumer)
         if rejected:
             # A document Elasticsearch refuses (mapping conflict...) is kept in the dead-letter index.
@@ -101,8 +119,9 @@ class Indexer:
                 log.error("dead letter %s rejected by Elasticsearch: %s", letters[pos][1], reason)
 
     @staticmethod
-    def _rejected_letter(doc: tuple[str, str, dict[str, Any]], reason: str) -> tuple[str, str, dict[str, Any]]:
-        _, doc_id, body = doc
+    def _rejected_letter(doc: Doc, reason: str) -> Doc:
+        _, doc_id, raw_body = doc
+        body: dict[str, Any] = json.loads(raw_body) if isinstance(raw_body, bytes) else raw_body
         event = body.get("event", {})
         letter = {
             "id": doc_id,

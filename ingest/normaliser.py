@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -19,7 +20,7 @@ from core.clients import commit, poll_batches
 from core.errors import ParseError
 from core.models.ecs import EcsEvent
 from core.models.envelope import DeadLetter, RawEnvelope
-from core.names import Topic
+from core.names import ID_HEADER, INDEX_HEADER, Topic, deadletter_index, logs_index
 from core.settings import Settings
 from ingest.parsers.base import ParseContext
 from ingest.parsers.registry import parse_record
@@ -58,6 +59,29 @@ def decode_envelope(value: bytes, partition: int, offset: int) -> RawEnvelope | 
         return DeadLetter.of(stub, "normalise", f"invalid envelope on vigil.raw: {exc.errors()[0]['msg']}")
 
 
+Headers = list[tuple[str, bytes]]
+
+
+def encode_result(result: EcsEvent | DeadLetter) -> tuple[str, bytes, bytes, Headers]:
+    """(topic, key, value, headers) of one normalised record: events keyed by entity, dead letters by
+    source. The headers name the document's index and id, so the indexer can send the value to
+    Elasticsearch as it is instead of decoding and re-encoding it (see `indexer.bulk_actions`)."""
+    if isinstance(result, DeadLetter):
+        value = result.model_dump_json(by_alias=True).encode()
+        index = deadletter_index(result.timestamp.astimezone(UTC))
+        return Topic.DEADLETTER.value, result.source.encode(), value, _routing(index, result.id)
+    value = result.model_dump_json(by_alias=True, exclude_none=True).encode()
+    key = (result.vigil.entity or "").encode()
+    if result.event.id is None or result.event.ingested is None:
+        return Topic.EVENTS.value, key, value, []  # the indexer completes such a document itself
+    index = logs_index(result.vigil.category, result.timestamp.astimezone(UTC))
+    return Topic.EVENTS.value, key, value, _routing(index, result.event.id)
+
+
+def _routing(index: str, doc_id: str) -> Headers:
+    return [(INDEX_HEADER, index.encode()), (ID_HEADER, doc_id.encode())]
+
+
 class Normaliser:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -82,11 +106,6 @@ class Normaliser:
         send = producer.send  # type: ignore[attr-defined]
         for item in items:
             result = item if isinstance(item, DeadLetter) else normalise(item, self.zone)
-            if isinstance(result, DeadLetter):
-                value = result.model_dump_json(by_alias=True).encode()
-                send(Topic.DEADLETTER.value, key=result.source.encode(), value=value)
-                self.counts["deadletters"] += 1
-            else:
-                send(Topic.EVENTS.value, key=(result.vigil.entity or "").encode(), value=result.model_dump_json(
-                    by_alias=True, exclude_none=True).encode())  # fmt: skip
-                self.counts["events"] += 1
+            topic, key, value, headers = encode_result(result)
+            send(topic, key=key, value=value, headers=headers)
+            self.counts["deadletters" if topic == Topic.DEADLETTER.value else "events"] += 1

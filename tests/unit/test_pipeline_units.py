@@ -12,7 +12,7 @@ from core.models.envelope import DeadLetter, RawEnvelope
 from core.names import Topic
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.indexer import bulk_actions
-from ingest.normaliser import decode_envelope, normalise
+from ingest.normaliser import decode_envelope, encode_result, normalise
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RECEIVED = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
@@ -74,6 +74,18 @@ def test_bulk_actions_route_by_category_and_event_day() -> None:
     assert isinstance(letter, DeadLetter)
     index, doc_id, doc = bulk_actions(Topic.DEADLETTER.value, letter.model_dump_json(by_alias=True).encode())
     assert index == "vigil-deadletter-2026.11.23" and doc_id == letter.id and doc["reason"]
+
+
+def test_routing_headers_name_the_same_index_and_id_as_decoding_the_document() -> None:
+    """The normaliser's headers let the indexer skip decoding; both ways must route identically."""
+    lines = ["Nov 23 07:59:00 h sshd[1]: Invalid user zz from 198.51.100.1 port 22", "garbage here"]
+    for result in (normalise(envelope(line, position=line), SHANGHAI) for line in lines):
+        topic, _, value, headers = encode_result(result)
+        index, doc_id, body = bulk_actions(topic, value, headers)
+        decoded_index, decoded_id, doc = bulk_actions(topic, value)
+        assert (index, doc_id) == (decoded_index, decoded_id)
+        assert body == value  # sent to Elasticsearch untouched
+        assert json.loads(body) == doc  # and nothing the decoding path would have added is missing
 
 
 def test_file_import_keeps_bad_lines_and_uses_byte_offsets(tmp_path: Path) -> None:
