@@ -190,7 +190,8 @@ def _feed(settings: Settings, run: str, api_url: str, token: str) -> dict[str, i
             progress.advance(task)
         producer.close()
     tailed = [Path(f.path) for f in _sources(settings)]
-    sent["file-tail"] = sum(1 for path in tailed for line in path.read_bytes().split(b"\n") if line.strip())
+    # The tailer sends complete lines only: a last line without its newline waits for the writer.
+    sent["file-tail"] = sum(1 for path in tailed for line in path.read_bytes().split(b"\n")[:-1] if line.strip())
     return sent
 
 
