@@ -9,6 +9,8 @@ overwrites the other and no history entry is lost.
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +21,8 @@ from api.models.alerts import AlertPublic, AlertUpdate
 from api.triage import Triage
 from core.names import ALERTS_INDEX
 
-ATTEMPTS = 5  # concurrent writers on one alert are a handful at most: more conflicts mean a fight
+ATTEMPTS = 10  # concurrent writers on one alert are a handful at most: more conflicts mean a fight
+BACKOFF_S = 0.02  # per attempt, jittered: writers that collided do not collide again in lockstep
 
 
 def get_alert(es: Elasticsearch, alert_id: str) -> tuple[dict[str, Any], int, int]:
@@ -44,7 +47,9 @@ def change_alert(
 ) -> AlertPublic:
     """Apply one triage change; raises NotFound, InvalidTransition (409, re-checked on every retry
     against what is stored then) or Conflict when other writers won `ATTEMPTS` times in a row."""
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, BACKOFF_S * attempt))  # noqa: S311 - jitter, not a secret
         source, seq_no, primary_term = get_alert(es, alert_id)
         triage = Triage.model_validate(source).changed(update, by, now or datetime.now(UTC))
         document = triage.to_document()
