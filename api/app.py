@@ -15,14 +15,24 @@ from fastapi.responses import JSONResponse
 
 from api.backends import Backends
 from api.errors import ApiError
-from api.routes import audit, events, health, ingest
+from api.routes import alerts, audit, entities, events, health, ingest, retention, rules
+from api.rules import RuleCatalog
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (health.router, ingest.router, events.router, audit.router)
+ROUTERS = (
+    health.router,
+    ingest.router,
+    events.router,
+    audit.router,
+    alerts.router,
+    rules.router,
+    entities.router,
+    retention.router,
+)
 
 
 def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastAPI:
@@ -46,12 +56,14 @@ def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastA
 
     app = FastAPI(
         title="Vigil API",
-        summary="Security log audit: ingest, search, health. Every read of logs is audited.",
+        summary="Security log audit: ingest, search, alerts and triage, rules, inventory, retention. "
+        "Every read of logs is audited.",
         version="0.1.0",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.tokens = store
+    app.state.rules = RuleCatalog(settings)  # built on the first /rules request, then kept
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)

@@ -28,6 +28,17 @@ class Forbidden(ApiError):
     status_code = 403
 
 
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    """The resource is not in a state that allows the change (an invalid status transition, a
+    hold already released, a concurrent change that kept winning)."""
+
+    status_code = 409
+
+
 class BadRequest(ApiError):
     """Input that passed type validation but is still wrong (bad query syntax, bad cursor)."""
 

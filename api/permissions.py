@@ -1,7 +1,7 @@
 """Roles and the one permission table: which role may do what.
 
 Routes never name roles; they name a permission (`RequireRole(Permission.SEARCH_LOGS)`), and this
-table says which roles hold it. Later routers (alerts, incidents, console) add rows here.
+table says which roles hold it. Each router adds its rows here.
 Separation of duties: auditors read the audit trail (who looked at which logs), not the logs.
 """
 
@@ -22,6 +22,17 @@ class Permission(StrEnum):
     INGEST_LOGS = "logs:ingest"
     SEARCH_LOGS = "logs:search"
     READ_AUDIT = "audit:read"
+    READ_ALERTS = "alerts:read"
+    TRIAGE_ALERTS = "alerts:triage"
+    READ_RULES = "rules:read"
+    TEST_RULES = "rules:test"
+    MANAGE_RULES = "rules:manage"
+    READ_ENTITIES = "entities:read"
+    MANAGE_ENTITIES = "entities:manage"
+    READ_RETENTION = "retention:read"
+    READ_HOLDS = "holds:read"
+    PLACE_HOLDS = "holds:place"
+    RELEASE_HOLDS = "holds:release"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -30,6 +41,24 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.INGEST_LOGS: frozenset({Role.ADMIN}),
     Permission.SEARCH_LOGS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
     Permission.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
+    # Auditors read alerts (monthly evaluations: MTTA, false-positive ratios) but not the logs behind
+    # them: `GET /alerts/{id}` returns an alert's events only to roles holding SEARCH_LOGS.
+    Permission.READ_ALERTS: frozenset(Role),
+    Permission.TRIAGE_ALERTS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
+    Permission.READ_RULES: frozenset(Role),
+    # Testing a rule runs it over pasted events only: officers tune rules without changing what runs.
+    Permission.TEST_RULES: frozenset({Role.ADMIN, Role.OFFICER}),
+    Permission.MANAGE_RULES: frozenset({Role.ADMIN}),
+    # The inventory (clearances, departures) is what overreach reviews are judged against: auditors read it.
+    Permission.READ_ENTITIES: frozenset(Role),
+    Permission.MANAGE_ENTITIES: frozenset({Role.ADMIN}),
+    Permission.READ_RETENTION: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Permission.READ_HOLDS: frozenset({Role.ADMIN, Role.RESPONDER, Role.AUDITOR}),
+    # "Preserve evidence" is a step of the incident procedure (policy 6), run by responders. A hold only
+    # stops deletion and copies to evidence, it never modifies a log, so policy 1 (only admins modify
+    # logs) still holds; lifting that protection makes data deletable again: admins only.
+    Permission.PLACE_HOLDS: frozenset({Role.ADMIN, Role.RESPONDER}),
+    Permission.RELEASE_HOLDS: frozenset({Role.ADMIN}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

@@ -51,6 +51,7 @@ REPORTS_INDEX = "vigil-reports"
 HOLDS_INDEX = "vigil-holds"
 EVIDENCE_PREFIX = "vigil-evidence-"
 RETENTION_LOG_INDEX = "vigil-retention-log"
+RULE_STATE_INDEX = "vigil-rule-state"
 
 
 def day_suffix(ts: datetime) -> str:

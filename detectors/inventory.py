@@ -65,23 +65,36 @@ M = TypeVar("M", bound=BaseModel)
 
 def load_yaml_model(path: Path, model: type[M], *, drop: tuple[str, ...] = ()) -> tuple[M, dict[str, Any]]:
     """A YAML file as `model`, errors as `file:line: field a.b: message`; also returns the `drop`ped keys."""
-    text = _read(path)
+    return parse_yaml_model(_read(path), str(path), model, drop=drop)
+
+
+def parse_inventory_text(text: str, label: str) -> Inventory:
+    """An inventory sent as YAML text (the entities API). `include:` is refused: it names files on the
+    server, which are not the sender's to read."""
+    inventory, dropped = parse_yaml_model(text, label, Inventory, drop=("include",))
+    if "include" in dropped:
+        raise InventoryError(f"{label}: field include: CSV includes are read from files; send one YAML document")
+    return inventory
+
+
+def parse_yaml_model(text: str, label: str, model: type[M], *, drop: tuple[str, ...] = ()) -> tuple[M, dict[str, Any]]:
+    """`load_yaml_model` for text; `label` stands for the file name in error messages."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise InventoryError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise InventoryError(f"{label}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(data, dict):
-        raise InventoryError(f"{path}:1: expected a mapping of {', '.join(model.model_fields)}")
+        raise InventoryError(f"{label}:1: expected a mapping of {', '.join(model.model_fields)}")
     dropped = {key: data.pop(key) for key in drop if key in data}
     try:
         return model.model_validate(data), dropped
     except ValidationError as exc:
         error = exc.errors()[0]
         raise InventoryError(
-            f"{path}:{_yaml_line(root, error['loc'])}: field {_loc(error['loc'])}: {error['msg']}"
+            f"{label}:{_yaml_line(root, error['loc'])}: field {_loc(error['loc'])}: {error['msg']}"
         ) from exc
 
 
@@ -297,7 +310,7 @@ _MAPPING = {
     "date_detection": False,
     "properties": {"entity_kind": {"type": "keyword"}, "entity_key": {"type": "keyword"}},
 }
-_KINDS: dict[str, type[BaseModel]] = {"user": User, "resource": Resource, "vendor": Vendor,
+ENTITY_MODELS: dict[str, type[BaseModel]] = {"user": User, "resource": Resource, "vendor": Vendor,
                                       "calendar": WorkCalendar}  # fmt: skip
 
 
@@ -346,10 +359,10 @@ def read_entities(es: Elasticsearch, index: str = ENTITIES_INDEX) -> Inventory:
         source = dict(hit["_source"])
         kind = source.pop("entity_kind", None)
         source.pop("entity_key", None)
-        if kind not in _KINDS:
+        if kind not in ENTITY_MODELS:
             raise InventoryError(f"{index}/{hit['_id']}: unknown entity_kind {kind!r}")
         try:
-            parts[kind].append(_KINDS[kind].model_validate(source))
+            parts[kind].append(ENTITY_MODELS[kind].model_validate(source))
         except ValidationError as exc:
             raise InventoryError(f"{index}/{hit['_id']}: {_first_error(exc)}") from exc
     calendar = parts["calendar"][0] if parts["calendar"] else WorkCalendar()

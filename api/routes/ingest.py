@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from api.bodies import media_type, read_limited
 from api.deps import BackendsDep, ClientIp, Ingester, SettingsDep
-from api.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from api.errors import BadRequest
 from api.ingest_batch import Origin, split_batch
 from api.models.common import AUTH_RESPONSES, ErrorPublic
 from api.models.ingest import DeadLetteredLine, IngestPublic, IngestQuery
@@ -21,20 +22,8 @@ NDJSON_TYPES = {"application/x-ndjson", "application/jsonl", "application/json-l
 
 async def read_body(request: Request, settings: SettingsDep) -> bytes:
     """The request body, refused early (413) once it passes the size limit: never buffered whole first."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in NDJSON_TYPES:
-        raise UnsupportedMediaType(f"send Content-Type: application/x-ndjson (got {media or 'none'!r})")
-    limit = settings.api_max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit: split the batch")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit: split the batch")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    media_type(request, NDJSON_TYPES, "application/x-ndjson")
+    return await read_limited(request, settings.api_max_body_bytes)
 
 
 @router.post(

@@ -18,6 +18,19 @@ def test_the_table() -> None:
         (Role.ADMIN, Permission.SEARCH_LOGS), (Role.OFFICER, Permission.SEARCH_LOGS),
         (Role.RESPONDER, Permission.SEARCH_LOGS),
         (Role.ADMIN, Permission.READ_AUDIT), (Role.AUDITOR, Permission.READ_AUDIT),
+        *((role, Permission.READ_ALERTS) for role in Role),
+        (Role.ADMIN, Permission.TRIAGE_ALERTS), (Role.OFFICER, Permission.TRIAGE_ALERTS),
+        (Role.RESPONDER, Permission.TRIAGE_ALERTS),
+        *((role, Permission.READ_RULES) for role in Role),
+        (Role.ADMIN, Permission.TEST_RULES), (Role.OFFICER, Permission.TEST_RULES),
+        (Role.ADMIN, Permission.MANAGE_RULES),
+        *((role, Permission.READ_ENTITIES) for role in Role),
+        (Role.ADMIN, Permission.MANAGE_ENTITIES),
+        (Role.ADMIN, Permission.READ_RETENTION), (Role.AUDITOR, Permission.READ_RETENTION),
+        (Role.ADMIN, Permission.READ_HOLDS), (Role.RESPONDER, Permission.READ_HOLDS),
+        (Role.AUDITOR, Permission.READ_HOLDS),
+        (Role.ADMIN, Permission.PLACE_HOLDS), (Role.RESPONDER, Permission.PLACE_HOLDS),
+        (Role.ADMIN, Permission.RELEASE_HOLDS),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 

@@ -8,9 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from api.errors import BadRequest
+from api.models.alerts import AlertSearch
 from api.models.audit import AuditSearch
 from api.models.events import EventSearch
-from api.queries import TIEBREAKER, audit_search, decode_cursor, encode_cursor, events_search
+from api.queries import TIEBREAKER, alerts_search, audit_search, decode_cursor, encode_cursor, events_search
 from api.timeparse import normalise_time
 
 ZONE = "Asia/Shanghai"
@@ -114,3 +115,47 @@ def test_audit_query() -> None:
         {"range": {"@timestamp": {"time_zone": ZONE, "gte": "now-1d"}}},
     ]
     assert body["sort"] == [{"@timestamp": {"order": "desc"}}] and body["size"] == 10
+
+
+def test_alerts_search_filters() -> None:
+    params = AlertSearch.model_validate(
+        {"severity": "high", "status": ["new", "acknowledged"], "rule": ["r1"], "entity": ["user:alice", "host:ws01"],
+         "origin": ["stream"], "q": "brute force", "from": "now-1d", "time_field": "first_seen",
+         "sort": "-first_seen", "size": 20, "offset": 40}
+    )  # fmt: skip
+    body = alerts_search(params, "Asia/Shanghai")
+    query = body["query"]["bool"]
+    fields = ["rule.title.text", "summary.en", "summary.zh-CN"]
+    assert query["must"] == [
+        {"simple_query_string": {"query": "brute force", "default_operator": "and", "fields": fields}}
+    ]
+    assert query["filter"][:4] == [
+        {"terms": {"severity": ["high", "critical"]}},  # at least high
+        {"terms": {"status": ["new", "acknowledged"]}},
+        {"terms": {"rule.id": ["r1"]}},
+        {"terms": {"origin": ["stream"]}},
+    ]
+    entity = query["filter"][4]["bool"]
+    assert entity["minimum_should_match"] == 1 and entity["should"][1] == {
+        "bool": {"filter": [{"term": {"entity.kind": "host"}}, {"term": {"entity.value": "ws01"}}]}}  # fmt: skip
+    assert query["filter"][5] == {"range": {"first_seen": {"time_zone": "Asia/Shanghai", "gte": "now-1d"}}}
+    assert body["sort"] == [{"first_seen": {"order": "desc", "unmapped_type": "keyword"}},
+                            {"id": {"order": "asc", "unmapped_type": "keyword"}}]  # fmt: skip
+    assert (body["size"], body["from"], body["track_total_hits"]) == (20, 40, True)
+
+
+def test_alerts_aggregations() -> None:
+    body = alerts_search(AlertSearch.model_validate({"agg": ["severity", "entity"], "agg_size": 5, "size": 0}), "UTC")
+    assert body["aggs"]["severity"] == {"terms": {"field": "severity", "size": 5}}
+    assert body["aggs"]["entity"]["aggs"]["value"] == {"terms": {"field": "entity.value", "size": 5}}
+    assert body["query"]["bool"] == {"must": [{"match_all": {}}], "filter": []}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"entity": ["alice"]}, "is not 'kind:value'"), ({"sort": "severity"}, "cannot sort on 'severity'"),
+     ({"severity": "urgent"}, "severity"), ({"bogus": 1}, "bogus")],
+)  # fmt: skip
+def test_bad_alert_search_parameters(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AlertSearch.model_validate(params)

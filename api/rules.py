@@ -1,0 +1,108 @@
+"""The rules API's backends: the Sigma engine built once per app, the per-rule enable state in
+`vigil-rule-state`, and running one pasted rule over pasted events.
+
+The state is the switch an administrator sets; applying it in a running stream worker (reading
+`vigil-rule-state` and skipping disabled rules) is the worker's side and not done here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError, helpers
+
+from api.errors import BackendUnavailable, BadRequest
+from api.models.rules import EventResult, RuleState, RuleTestPublic
+from core.names import RULE_STATE_INDEX
+from core.settings import Settings
+from detectors.sigma.engine import SigmaEngine
+
+STATE_MAPPINGS: dict[str, Any] = {
+    "dynamic": False,
+    "properties": {"rule_id": {"type": "keyword"}, "enabled": {"type": "boolean"},
+                   "changed_by": {"type": "keyword"}, "changed_at": {"type": "date"}, "reason": {"type": "text"}},
+}  # fmt: skip
+
+
+class RuleCatalog:
+    """The configured rule dirs, loaded and compiled on first use (seconds for the SigmaHQ set), then
+    kept: one engine per app, not per request. Rule files changed on disk show after a restart."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: SigmaEngine | None = None
+        self._lock = threading.Lock()
+
+    def engine(self) -> SigmaEngine:
+        with self._lock:  # concurrent first requests build it once
+            if self._engine is None:
+                from detectors.stream import build_engine  # heavy: pySigma and the compiler
+
+                self._engine = build_engine(self.settings)
+            return self._engine
+
+
+def rule_states(es: Elasticsearch) -> dict[str, RuleState]:
+    """Every rule's last enable/disable (a missing index: no rule was ever switched)."""
+    try:
+        if not es.indices.exists(index=RULE_STATE_INDEX):
+            return {}
+        hits = helpers.scan(es, index=RULE_STATE_INDEX, query={"query": {"match_all": {}}})
+        return {hit["_id"]: RuleState.model_validate(hit["_source"]) for hit in hits}
+    except (ApiError, TransportError) as exc:
+        raise BackendUnavailable(f"{RULE_STATE_INDEX} could not be read: {exc}") from exc
+
+
+def set_rule_state(
+    es: Elasticsearch, rule_id: str, *, enabled: bool, by: str, reason: str | None, now: datetime | None = None
+) -> RuleState:
+    state = RuleState(rule_id=rule_id, enabled=enabled, changed_by=by, changed_at=now or datetime.now(UTC),
+                      reason=reason)  # fmt: skip
+    try:
+        _ensure_index(es)
+        es.index(index=RULE_STATE_INDEX, id=rule_id, document=state.model_dump(mode="json"), refresh="wait_for")
+    except (ApiError, TransportError) as exc:
+        raise BackendUnavailable(f"{RULE_STATE_INDEX} could not be written: {exc}") from exc
+    return state
+
+
+def _ensure_index(es: Elasticsearch) -> None:
+    if es.indices.exists(index=RULE_STATE_INDEX):
+        return
+    try:
+        es.indices.create(index=RULE_STATE_INDEX, mappings=STATE_MAPPINGS)
+    except BadRequestError as exc:  # created by a concurrent request in between
+        if "resource_already_exists" not in str(exc):
+            raise
+
+
+def try_rule(text: str, events: Sequence[Mapping[str, Any]]) -> RuleTestPublic:
+    """Which of `events` the rule matches. A rule that does not load (invalid YAML, a Sigma error, a
+    log source no parser produces) is the caller's input: 422 with pySigma's or the router's reason."""
+    engine = SigmaEngine.from_texts({"rule.yml": text})
+    if not engine.rules:
+        if engine.skipped:
+            skip = engine.skipped[0]
+            raise BadRequest(f"the rule does not load ({skip.reason.value}): {skip.detail}")
+        if engine.correlations.rules:
+            raise BadRequest("correlation rules run over windows of events: test their base rules here")
+        raise BadRequest("no Sigma rule in the text")
+    if len(engine.rules) > 1:
+        raise BadRequest(f"send one rule at a time (the text holds {len(engine.rules)})")
+    rule = engine.rules[0].info
+    results = []
+    for index, event in enumerate(events):
+        evaluation = engine.evaluate(event)
+        errors = [str(e) for e in evaluation.errors]
+        event_id = next((m.event_id for m in evaluation.matches), None) or _event_id(event)
+        results.append(EventResult(index=index, event_id=event_id, matched=bool(evaluation.matches), errors=errors))
+    return RuleTestPublic(rule_id=rule.id, title=rule.title, matched=sum(r.matched for r in results), results=results)
+
+
+def _event_id(event: Mapping[str, Any]) -> str | None:
+    inner = event.get("event")
+    value = inner.get("id") if isinstance(inner, Mapping) else None
+    return str(value) if value is not None else None
