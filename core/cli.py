@@ -15,6 +15,7 @@ from rich.table import Table
 
 from core.cli_api import serve, token_app
 from core.cli_collect import app as collect_app
+from core.cli_report import register as register_report
 from core.cli_retention import register as register_retention
 from core.settings import get_settings
 
@@ -25,6 +26,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(collect_app)  # `vigil collect`
 register_retention(app)
+register_report(app)
 app.add_typer(token_app, name="token")
 app.command("api")(serve)
 console = Console()
@@ -105,11 +107,18 @@ def ingest_file(
 @app.command("workers")
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
-    role: Annotated[str, typer.Option(help="all, normaliser, indexer or collectors (scale each on its own)")] = "all",
+    role: Annotated[
+        str, typer.Option(help="all, normaliser, indexer, collectors or scheduler (scale each on its own)")
+    ] = "all",
 ) -> None:
     """Run the normaliser and the indexer (or the collectors) until interrupted."""
-    if role not in {"all", "normaliser", "indexer", "collectors"}:
-        raise typer.BadParameter("role must be all, normaliser, indexer or collectors", param_hint="--role")
+    if role not in {"all", "normaliser", "indexer", "collectors", "scheduler"}:
+        raise typer.BadParameter("role must be all, normaliser, indexer, collectors or scheduler", param_hint="--role")
+    if role == "scheduler":
+        from core.cli_report import run_scheduler
+
+        run_scheduler()
+        return
     if role == "collectors":
         from core.cli_collect import run_collectors
 
