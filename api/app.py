@@ -15,14 +15,14 @@ from fastapi.responses import JSONResponse
 
 from api.backends import Backends
 from api.errors import ApiError
-from api.routes import audit, events, health, ingest
+from api.routes import audit, events, health, ingest, reports
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (health.router, ingest.router, events.router, audit.router)
+ROUTERS = (health.router, ingest.router, events.router, audit.router, reports.router)
 
 
 def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastAPI:

@@ -22,6 +22,8 @@ class Permission(StrEnum):
     INGEST_LOGS = "logs:ingest"
     SEARCH_LOGS = "logs:search"
     READ_AUDIT = "audit:read"
+    READ_REPORTS = "reports:read"
+    SIGN_REPORTS = "reports:sign"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -30,6 +32,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.INGEST_LOGS: frozenset({Role.ADMIN}),
     Permission.SEARCH_LOGS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
     Permission.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Permission.READ_REPORTS: frozenset({Role.ADMIN, Role.OFFICER, Role.AUDITOR}),
+    # Policy rule 2: the security officer on patrol signs the day's record, nobody else.
+    Permission.SIGN_REPORTS: frozenset({Role.OFFICER}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

@@ -18,6 +18,8 @@ def test_the_table() -> None:
         (Role.ADMIN, Permission.SEARCH_LOGS), (Role.OFFICER, Permission.SEARCH_LOGS),
         (Role.RESPONDER, Permission.SEARCH_LOGS),
         (Role.ADMIN, Permission.READ_AUDIT), (Role.AUDITOR, Permission.READ_AUDIT),
+        (Role.ADMIN, Permission.READ_REPORTS), (Role.OFFICER, Permission.READ_REPORTS),
+        (Role.AUDITOR, Permission.READ_REPORTS), (Role.OFFICER, Permission.SIGN_REPORTS),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 
