@@ -28,7 +28,7 @@ def _encode(fig: plt.Figure, fmt: str) -> str:
 
 
 def hourly_volume(hourly: dict[str, list[int]], title: str, fmt: str) -> str:
-    fig, ax = plt.subplots(figsize=(7.5, 2.6))
+    fig, ax = plt.subplots(figsize=(7.5, 2.1))
     for category, values in sorted(hourly.items()):
         ax.plot(range(len(values)), values, marker="o", markersize=3, label=category)
     ax.set_xticks(range(0, 24, 2))
@@ -41,7 +41,7 @@ def hourly_volume(hourly: dict[str, list[int]], title: str, fmt: str) -> str:
 
 
 def bars(labels: list[str], values: list[float], title: str, fmt: str, percent: bool = False) -> str:
-    fig, ax = plt.subplots(figsize=(7.5, 2.4))
+    fig, ax = plt.subplots(figsize=(7.5, 2.0))
     colours = [SEVERITY_COLOURS.get(label, "#1976d2") for label in labels]
     ax.bar(labels, [v * 100 for v in values] if percent else values, color=colours)
     if percent:
