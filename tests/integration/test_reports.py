@@ -269,9 +269,9 @@ def test_monthly_and_quarterly_evaluations(es: Elasticsearch, settings: Settings
     assert q4.response.alerts == 7 and q4.response.mtta_s == pytest.approx((60 + 120 + 240 + 30 + 900) / 5)
     assert [(r.rule, r.alerts, r.false_positives) for r in q4.false_positives] == [("r2", 2, 1), ("r1", 3, 1),
                                                                                    ("r3", 2, 0)]  # fmt: skip
-    # December has just begun at NOW (08:30 on the 1st): 30 minutes expected, no working day over yet.
-    assert dec.availability[0].expected == 30 and dec.working_days == 0 and dec.signoff_ratio is None
-    quarter_minutes = NOVEMBER_MINUTES + 31 * 1440 + 30
+    # December has just begun at NOW (08:30 local on the 1st): 510 minutes expected, no working day over yet.
+    assert dec.availability[0].expected == 8 * 60 + 30 and dec.working_days == 0 and dec.signoff_ratio is None
+    quarter_minutes = NOVEMBER_MINUTES + 31 * 1440 + 8 * 60 + 30
     assert {a.component: a.expected for a in q4.availability}["elasticsearch"] == quarter_minutes
     assert q4.working_days == 22 + 21 and q4.signed_days == 2
     pdf = render.pdf(render.evaluation_html(q4, "zh-CN", "png"))
