@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -64,7 +64,7 @@ def _emit(model: PatrolRecord | Evaluation, fmt: str, lang: str, out: Path | Non
     if fmt == "json":
         data = model.model_dump_json(indent=2).encode()
     elif fmt in ("html", "pdf"):
-        image = "svg" if fmt == "html" else "png"
+        image: Literal["svg", "png"] = "svg" if fmt == "html" else "png"
         html = (render.patrol_html(model, lang, image) if isinstance(model, PatrolRecord)
                 else render.evaluation_html(model, lang, image))  # fmt: skip
         data = render.pdf(html) if fmt == "pdf" else html.encode()

@@ -106,7 +106,9 @@ def record_hash(record: PatrolRecord) -> str:
 
 
 def first_version(content: PatrolContent, now: datetime) -> PatrolRecord:
-    draft = PatrolRecord(day=content.day, version=1, generated_at=now, content_hash="", content=content)
+    draft = PatrolRecord(
+        day=content.day, version=1, generated_at=now, content_hash="", content=content, previous_hash=None
+    )
     return draft.model_copy(update={"content_hash": record_hash(draft)})
 
 

@@ -235,9 +235,9 @@ def test_pdf_renders_with_chinese(signed: list[patrol.PatrolRecord]) -> None:
     assert len(document) >= 2
     text = document[0].get_textpage().get_text_range()
     assert "日常巡查记录" in text and "2026-11-10" in text
-    image = document[0].render(scale=1.5).to_pil().convert("L")
-    image.save(PNG_OUT)
-    stat = ImageStat.Stat(image)
+    image = document[0].render(scale=1.5).to_pil()
+    image.save(PNG_OUT)  # for a person to look at
+    stat = ImageStat.Stat(image.convert("L"))
     assert stat.var[0] > 500  # a blank page has variance 0; text, tables and charts give thousands
     html = render.patrol_html(signed[1], "en", "svg")
     assert "Daily patrol record" in html and "<svg" in html and "incident engine not configured" in html
@@ -374,3 +374,32 @@ def test_reports_index_holds_one_doc_per_version(es: Elasticsearch, signed: list
     ids = {h["_id"] for h in es.search(index=REPORTS_INDEX, query={"term": {"day": DAY.isoformat()}}, size=50,
                                        source=False)["hits"]["hits"]}  # fmt: skip
     assert {"patrol:2026-11-10:v1", "patrol:2026-11-10:v2"} <= ids
+
+
+def test_cli(settings: Settings, signed: list[patrol.PatrolRecord], tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from typer.testing import CliRunner
+
+    from core.cli import app
+    from core.settings import get_settings
+
+    monkeypatch.setenv("VIGIL_ES_URL", settings.es_url)
+    monkeypatch.setenv("VIGIL_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        out = tmp_path / "patrol.json"
+        result = runner.invoke(app, ["report", "patrol", "--date", "2026-11-10", "--format", "json", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert patrol.PatrolRecord.model_validate_json(out.read_text()).content.logs.events_total == 14
+        result = runner.invoke(app, ["report", "sign", "--date", "2026-11-12", "--by", "wang.fang", "--findings", "ok"])
+        assert result.exit_code == 0 and "version 1 by wang.fang" in result.output
+        pdf = tmp_path / "m.pdf"
+        result = runner.invoke(app, ["report", "monthly", "--month", "2026-11", "--lang", "en", "--format", "pdf",
+                                     "--out", str(pdf)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "Monthly evaluation" in pypdfium2.PdfDocument(pdf.read_bytes())[0].get_textpage().get_text_range()
+        result = runner.invoke(app, ["report", "quarterly", "--quarter", "2026Q5"])
+        assert result.exit_code == 1 and "not a quarter" in result.output
+    finally:
+        get_settings.cache_clear()
