@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 
@@ -21,7 +22,7 @@ def _env() -> Environment:
 
 def _globals(lang: str, zone: str) -> dict[str, object]:
     return {"lang": lang, "t": translator(lang), "when": lambda v: local_time(v, zone), "dur": duration,
-            "pct": percent}  # fmt: skip
+            "pct": percent, "last_day": lambda end: end - timedelta(days=1)}  # fmt: skip
 
 
 def patrol_html(record: PatrolRecord, lang: str, image: Literal["svg", "png"] = "svg") -> str:
