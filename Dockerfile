@@ -20,6 +20,10 @@ RUN /opt/vigil/bin/pip install .
 FROM python:3.11-slim
 
 ARG VIGIL_UID=10001
+# PDF reports: WeasyPrint needs Pango; Chinese patrol records and evaluations need a CJK font.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid "${VIGIL_UID}" vigil \
  && useradd --system --uid "${VIGIL_UID}" --gid vigil --home-dir /var/lib/vigil --no-create-home \
         --shell /usr/sbin/nologin vigil \

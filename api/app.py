@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.backends import Backends
 from api.errors import ApiError
-from api.routes import alerts, audit, entities, events, health, ingest, retention, rules
+from api.routes import alerts, audit, entities, events, health, ingest, reports, retention, rules
 from api.rules import RuleCatalog
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
@@ -32,6 +32,7 @@ ROUTERS = (
     rules.router,
     entities.router,
     retention.router,
+    reports.router,
 )
 
 

@@ -133,3 +133,5 @@ RetentionReader = Annotated[Principal, Depends(RequireRole(Permission.READ_RETEN
 HoldReader = Annotated[Principal, Depends(RequireRole(Permission.READ_HOLDS))]
 HoldPlacer = Annotated[Principal, Depends(RequireRole(Permission.PLACE_HOLDS))]
 HoldReleaser = Annotated[Principal, Depends(RequireRole(Permission.RELEASE_HOLDS))]
+ReportReader = Annotated[Principal, Depends(RequireRole(Permission.READ_REPORTS))]
+ReportSigner = Annotated[Principal, Depends(RequireRole(Permission.SIGN_REPORTS))]

@@ -45,6 +45,12 @@ class BadRequest(ApiError):
     status_code = 422
 
 
+class Conflict(ApiError):
+    """The resource changed meanwhile (a record signed by someone else): reload and retry."""
+
+    status_code = 409
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
 

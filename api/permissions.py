@@ -33,6 +33,8 @@ class Permission(StrEnum):
     READ_HOLDS = "holds:read"
     PLACE_HOLDS = "holds:place"
     RELEASE_HOLDS = "holds:release"
+    READ_REPORTS = "reports:read"
+    SIGN_REPORTS = "reports:sign"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -59,6 +61,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # logs) still holds; lifting that protection makes data deletable again: admins only.
     Permission.PLACE_HOLDS: frozenset({Role.ADMIN, Role.RESPONDER}),
     Permission.RELEASE_HOLDS: frozenset({Role.ADMIN}),
+    Permission.READ_REPORTS: frozenset({Role.ADMIN, Role.OFFICER, Role.AUDITOR}),
+    # Policy rule 2: the security officer on patrol signs the day's record, nobody else.
+    Permission.SIGN_REPORTS: frozenset({Role.OFFICER}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

@@ -16,6 +16,7 @@ from core.cli_api import serve, token_app
 from core.cli_collect import app as collect_app
 from core.cli_demo import demo
 from core.cli_detect import detect_app, rules_app, run_detection_role
+from core.cli_report import register as register_report
 from core.cli_retention import register as register_retention
 from core.settings import get_settings
 
@@ -27,6 +28,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(collect_app)  # `vigil collect`
 app.command("demo")(demo)
 register_retention(app)
+register_report(app)
 app.add_typer(token_app, name="token")
 app.command("api")(serve)
 app.add_typer(rules_app, name="rules")
@@ -110,14 +112,19 @@ def ingest_file(
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
     role: Annotated[
-        str, typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors or alerts")
+        str,
+        typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors, alerts or scheduler"),
     ] = "all",
 ) -> None:
     """Run pipeline workers until interrupted (each role scales on its own)."""
-    if role not in {"all", "normaliser", "indexer", "collectors", "detectors", "alerts"}:
-        raise typer.BadParameter(
-            "role must be all, normaliser, indexer, collectors, detectors or alerts", param_hint="--role"
-        )
+    roles = {"all", "normaliser", "indexer", "collectors", "detectors", "alerts", "scheduler"}
+    if role not in roles:
+        raise typer.BadParameter(f"role must be one of {', '.join(sorted(roles))}", param_hint="--role")
+    if role == "scheduler":
+        from core.cli_report import run_scheduler
+
+        run_scheduler()
+        return
     if role == "collectors":
         from core.cli_collect import run_collectors
 

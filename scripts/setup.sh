@@ -5,3 +5,12 @@ cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
 # Kafka jars and the Elasticsearch distribution from Maven Central (cached in ~/.m2 and stack/lib).
 python3 -c "from stack.local import fetch; fetch()"
+# Chinese patrol records and evaluations in PDF need a CJK font (WeasyPrint and matplotlib use fontconfig).
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei >/dev/null \
+      || echo "warning: could not install fonts-wqy-microhei: Chinese text in PDF reports will not render" >&2
+  else
+    echo "warning: no CJK font (install fonts-noto-cjk or fonts-wqy-microhei): Chinese PDF reports will not render" >&2
+  fi
+fi

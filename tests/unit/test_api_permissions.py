@@ -31,6 +31,8 @@ def test_the_table() -> None:
         (Role.AUDITOR, Permission.READ_HOLDS),
         (Role.ADMIN, Permission.PLACE_HOLDS), (Role.RESPONDER, Permission.PLACE_HOLDS),
         (Role.ADMIN, Permission.RELEASE_HOLDS),
+        (Role.ADMIN, Permission.READ_REPORTS), (Role.OFFICER, Permission.READ_REPORTS),
+        (Role.AUDITOR, Permission.READ_REPORTS), (Role.OFFICER, Permission.SIGN_REPORTS),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 
