@@ -34,7 +34,8 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     """The resource is not in a state that allows the change (an invalid status transition, a
-    hold already released, a concurrent change that kept winning)."""
+    hold already released, a record signed by someone else meanwhile, a concurrent change that kept
+    winning): reload and retry."""
 
     status_code = 409
 
@@ -43,12 +44,6 @@ class BadRequest(ApiError):
     """Input that passed type validation but is still wrong (bad query syntax, bad cursor)."""
 
     status_code = 422
-
-
-class Conflict(ApiError):
-    """The resource changed meanwhile (a record signed by someone else): reload and retry."""
-
-    status_code = 409
 
 
 class PayloadTooLarge(ApiError):

@@ -113,7 +113,7 @@ def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
     role: Annotated[
         str,
-        typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors, alerts or scheduler"),
+        typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors, alerts, scheduler"),
     ] = "all",
 ) -> None:
     """Run pipeline workers until interrupted (each role scales on its own)."""
