@@ -73,7 +73,7 @@ def demo(
     try:
         sent = _feed(settings, run, api_url, token)
         _drain(settings, run, sent, workers, timeout)
-        _summary(settings, run, sent, started)
+        _summary(settings, run, sent)
         if once:
             return
         console.print(
@@ -254,7 +254,7 @@ def _count_stored(es: Any, run: str) -> int:
     return int(logs["count"]) + int(letters["count"])
 
 
-def _summary(settings: Settings, run: str, sent: dict[str, int], started: datetime) -> None:
+def _summary(settings: Settings, run: str, sent: dict[str, int]) -> None:
     from core import clients
 
     es = clients.es_client(settings)
@@ -276,15 +276,18 @@ def _summary(settings: Settings, run: str, sent: dict[str, int], started: dateti
         for ds in bucket["d"]["buckets"]:
             table.add_row(bucket["key"], ds["key"], str(ds["doc_count"]))
     console.print(table)
+    # `reason` is full text: group by source and show one reason of each.
     letters = es.search(
         index="vigil-deadletter-*",
         size=0,
         query={"prefix": {"source": f"demo-{run}-"}},
-        aggs={"r": {"terms": {"field": "reason", "size": 5}}},
-    )
+        aggs={"s": {"terms": {"field": "source", "size": 10},
+                    "aggs": {"one": {"top_hits": {"size": 1, "_source": ["reason"]}}}}},
+    )  # fmt: skip
     console.print(f"dead letters (kept with their reason): {letters['hits']['total']['value']}")
-    for bucket in letters["aggregations"]["r"]["buckets"]:
-        console.print(f"  {bucket['doc_count']:>6} × {bucket['key'][:100]}")
+    for bucket in letters["aggregations"]["s"]["buckets"]:
+        reason = bucket["one"]["hits"]["hits"][0]["_source"]["reason"]
+        console.print(f"  {bucket['doc_count']:>6} from {bucket['key']}: {reason[:90]}")
     failed = es.count(
         index="logs-*",
         query={
@@ -294,16 +297,17 @@ def _summary(settings: Settings, run: str, sent: dict[str, int], started: dateti
         },
     )
     console.print(f"search 'failed authentications': {failed['count']} hits")
-    raised = {"range": {"@timestamp": {"gte": started.isoformat()}}}
+    # Alert ids depend on rule, entity and first event time, not on the source name: a second demo run
+    # merges into the first run's alerts, so this shows the whole store.
     alerts = es.search(
         index="vigil-alerts",
         size=0,
-        query=raised,
+        query={"match_all": {}},
         ignore_unavailable=True,
         aggs={"s": {"terms": {"field": "severity"}}, "r": {"terms": {"field": "rule.title", "size": 10}}},
     )
     severities = ", ".join(f"{b['key']} {b['doc_count']}" for b in alerts["aggregations"]["s"]["buckets"])
-    console.print(f"alerts raised: {alerts['hits']['total']['value']} ({severities or 'none'})")
+    console.print(f"alerts in vigil-alerts: {alerts['hits']['total']['value']} ({severities or 'none'})")
     for bucket in alerts["aggregations"]["r"]["buckets"]:
         console.print(f"  {bucket['doc_count']:>6} × {bucket['key'][:100]}")
 
