@@ -109,20 +109,24 @@ def ingest_file(
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
     role: Annotated[
-        str, typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors or alerts")
+        str,
+        typer.Option(
+            help="all (normaliser + indexer), normaliser, indexer, collectors, detectors, detectors-global or alerts"
+        ),
     ] = "all",
 ) -> None:
     """Run pipeline workers until interrupted (each role scales on its own)."""
-    if role not in {"all", "normaliser", "indexer", "collectors", "detectors", "alerts"}:
+    if role not in {"all", "normaliser", "indexer", "collectors", "detectors", "detectors-global", "alerts"}:
         raise typer.BadParameter(
-            "role must be all, normaliser, indexer, collectors, detectors or alerts", param_hint="--role"
+            "role must be all, normaliser, indexer, collectors, detectors, detectors-global or alerts",
+            param_hint="--role",
         )
     if role == "collectors":
         from core.cli_collect import run_collectors
 
         console.print_json(json.dumps(run_collectors(idle_exit)))
         return
-    if role in {"detectors", "alerts"}:
+    if role in {"detectors", "detectors-global", "alerts"}:
         console.print_json(json.dumps(run_detection_role(role, idle_exit)))
         return
     console.print_json(json.dumps(_run_workers(idle_exit, role)))
