@@ -199,8 +199,8 @@ def run(eps: int, seconds: float, triggers_per_s: float, rules: list[str], parti
                 producer.send(Topic.EVENTS.value, key=key, value=value)
                 sent += 1
             time.sleep(0.005)
+        achieved = sent / (time.monotonic() - started)  # the offered rate (the flush below is not sending)
         producer.flush()
-        achieved = sent / (time.monotonic() - started)
         deadline = time.monotonic() + WAIT_S
         while len(watcher.visible) < len(watcher.produced) and time.monotonic() < deadline:
             time.sleep(0.2)

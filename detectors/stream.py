@@ -3,11 +3,14 @@
 consume → evaluate (Sigma, detectors, alerting) → produce → [tick] → flush → checkpoint → commit.
 
 Each assigned partition has its own `DetectionPipeline` (the events of one entity share a partition,
-so per-entity state lives in one pipeline). Delivery: alerts are produced, the producer is flushed
-(Kafka acknowledged them), THEN the partition's state is checkpointed together with the next offset,
-THEN offsets are committed. On assignment the worker restores the checkpoint and seeks to its offset,
-so after a crash it re-reads exactly the events whose effects the state does not hold yet: nothing
-is counted twice or lost, and the alerts it re-emits carry the same ids (the store merges them).
+so per-entity state lives in one pipeline). This is the partition lane (`vigil workers --role
+detectors`); the detectors keyed by anything else run in the global lane, `detectors/stream_global.py`.
+
+Delivery: alerts are produced, the producer is flushed (Kafka acknowledged them), THEN the partition's
+state is checkpointed together with the next offset, THEN offsets are committed. On assignment the
+worker restores the checkpoint and seeks to its offset, so after a crash it re-reads exactly the
+events whose effects the state does not hold yet: nothing is counted twice or lost, and the alerts it
+re-emits carry the same ids (the store merges them).
 """
 
 from __future__ import annotations
