@@ -36,6 +36,7 @@ app.add_typer(detect_app, name="detect")
 console = Console()
 
 STACK_DIR = Path("var/stack")
+WORKER_ROLES = ("all", "normaliser", "indexer", "collectors", "detectors", "detectors-global", "alerts", "scheduler")
 
 
 def local_stack(data_dir: Path) -> object:
@@ -113,13 +114,12 @@ def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
     role: Annotated[
         str,
-        typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors, alerts, scheduler"),
+        typer.Option(help="all (normaliser + indexer) or one role: " + ", ".join(WORKER_ROLES[1:])),
     ] = "all",
 ) -> None:
     """Run pipeline workers until interrupted (each role scales on its own)."""
-    roles = {"all", "normaliser", "indexer", "collectors", "detectors", "alerts", "scheduler"}
-    if role not in roles:
-        raise typer.BadParameter(f"role must be one of {', '.join(sorted(roles))}", param_hint="--role")
+    if role not in WORKER_ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(WORKER_ROLES)}", param_hint="--role")
     if role == "scheduler":
         from core.cli_report import run_scheduler
 
@@ -130,7 +130,7 @@ def workers(
 
         console.print_json(json.dumps(run_collectors(idle_exit)))
         return
-    if role in {"detectors", "alerts"}:
+    if role in {"detectors", "detectors-global", "alerts"}:
         console.print_json(json.dumps(run_detection_role(role, idle_exit)))
         return
     console.print_json(json.dumps(_run_workers(idle_exit, role)))

@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -107,9 +108,7 @@ def detect_replay(
     """Run every detector over log files without Kafka or Elasticsearch; one alert per line (JSON)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from core.models.alert import AlertOrigin
-    from detectors.pipeline import DetectionPipeline, alerting_settings
-    from detectors.registry import stream_detectors
+    from detectors.registry import build_plan
     from detectors.replay import alert_line, log_files, read_events, replay
     from ingest.parsers.registry import FORMATS
 
@@ -118,8 +117,7 @@ def detect_replay(
     settings = get_settings()
     _quiet_logs()
     engine = _engine(settings, rule_dirs)
-    pipeline = DetectionPipeline.build(engine, alerting_settings(settings), AlertOrigin.REPLAY,
-                                       lambda: stream_detectors(settings))  # fmt: skip
+    pipeline = build_plan(settings, engine).replay_pipeline()  # no ES: the inventory file or none
     files = log_files(paths)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} records"),
                TimeElapsedColumn())  # fmt: skip
@@ -148,7 +146,8 @@ def detect_replay(
 
 
 def run_detection_role(role: str, idle_exit: float | None) -> dict[str, int]:
-    """`vigil workers --role detectors|alerts`: the stream detection worker or the alert store."""
+    """`vigil workers --role detectors|detectors-global|alerts`: a stream detection lane or the alert
+    store. Run at least one `detectors` and exactly one `detectors-global` (see detectors/registry.py)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _quiet_logs()
     settings = get_settings()
@@ -159,10 +158,19 @@ def run_detection_role(role: str, idle_exit: float | None) -> dict[str, int]:
         store = AlertStore(settings)
         worker, metrics = store, store.metrics
     else:
-        from detectors.registry import stream_detectors
+        from core.clients import es_client
+        from detectors.registry import Lane, build_plan
         from detectors.stream import StreamWorker, build_engine
+        from detectors.stream_global import GlobalStreamWorker
 
-        stream = StreamWorker(settings, build_engine(settings), lambda: stream_detectors(settings))
+        plan = build_plan(settings, build_engine(settings), es=es_client(settings))
+        lane = Lane.GLOBAL if role == "detectors-global" else Lane.PARTITION
+        engine = plan.lane_engine(lane)
+        detectors = [d.name for d in plan.detectors(lane)]
+        logging.getLogger(__name__).info("%s lane: %d Sigma rules, detectors %s", lane, len(engine.rules), detectors)
+        factory = partial(plan.detectors, lane)
+        stream = GlobalStreamWorker(settings, engine, factory) if lane is Lane.GLOBAL else StreamWorker(
+            settings, engine, factory)  # fmt: skip
         worker, metrics = stream, stream.metrics
     # SIGTERM / Ctrl-C end the loop between batches: the worker flushes, checkpoints and commits first.
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -45,7 +45,8 @@ def consumer(
 ) -> KafkaConsumer:
     """A consumer with manual commits: offsets move only after the next stage acknowledged.
 
-    `listener` sees partitions assigned and revoked (stateful workers restore and checkpoint there)."""
+    `listener` sees partitions assigned and revoked (stateful workers restore and checkpoint there).
+    Without topics it joins no group: the caller assigns partitions itself (the global detection lane)."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "group_id": group,
@@ -62,7 +63,8 @@ def consumer(
     }
     options.update(overrides)
     client = KafkaConsumer(**options)
-    client.subscribe(list(topics), listener=listener)
+    if topics:
+        client.subscribe(list(topics), listener=listener)
     return client
 
 

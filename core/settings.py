@@ -73,6 +73,11 @@ class Settings(BaseSettings):
 
     # Detection (issue 3): the stream worker, the alert store and the alerting rules they share.
     detectors_group: str = "vigil-detectors"
+    # The global lane (per-IP, per-host, per-source state over every partition), its own group.
+    detectors_global_group: str = "vigil-detectors-global"
+    inventory_file: Path | None = None  # YAML/CSV entity inventory; else `vigil-entities`; else empty
+    policy_file: Path | None = None  # policy detector thresholds (YAML); else the defaults
+    correlation_allowance_s: float = Field(default=300, ge=0, description="late events a correlation window accepts")
     alerts_group: str = "vigil-alert-store"
     sigma_rule_dirs: list[Path] = Field(default_factory=lambda: default_rule_dirs())
     alert_suppression_s: float = Field(default=600, ge=0, description="repeats of a rule+entity inside it merge")

@@ -7,12 +7,17 @@ new checkpoint, never half of one. Why files and not a compacted Kafka topic: th
 partition has no size limit here (Kafka's default message limit is 1 MB), restore is one read, and
 the single-host deployment (compose volume) needs nothing more; a multi-host deployment shares the
 directory or swaps this store for a compacted changelog topic behind the same two methods.
+
+The global detection lane (`detectors/stream_global.py`) has ONE pipeline over every partition, so its
+checkpoint is one `LaneCheckpoint` file holding that state and the next offset of every partition:
+one file per partition would let a crash between two writes pair a state with the wrong offsets.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
@@ -33,6 +38,17 @@ class Checkpoint(BaseModel):
     state: PipelineState
 
 
+class LaneCheckpoint(BaseModel):
+    group: str
+    topic: str
+    offsets: dict[int, int]  # partition → the next offset to consume
+    written_at: AwareDatetime
+    state: PipelineState
+
+
+C = TypeVar("C", Checkpoint, LaneCheckpoint)
+
+
 class CheckpointStore:
     def __init__(self, root: Path, group: str) -> None:
         self.root = root / group
@@ -40,22 +56,35 @@ class CheckpointStore:
     def path(self, topic: str, partition: int) -> Path:
         return self.root / f"{topic}-{partition}.json"
 
+    def lane_path(self, topic: str) -> Path:
+        return self.root / f"{topic}-all.json"
+
     def load(self, topic: str, partition: int) -> Checkpoint | None:
-        path = self.path(topic, partition)
+        return self._load(self.path(topic, partition), Checkpoint)
+
+    def load_lane(self, topic: str) -> LaneCheckpoint | None:
+        return self._load(self.lane_path(topic), LaneCheckpoint)
+
+    def _load(self, path: Path, model: type[C]) -> C | None:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
         try:
-            return Checkpoint.model_validate_json(text)
+            return model.model_validate_json(text)
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"]
             hint = "move it away to restart this partition from its committed offset"
             raise CheckpointError(f"checkpoint {path} is unreadable ({reason}); {hint}") from exc
 
     def save(self, checkpoint: Checkpoint) -> None:
+        self._write(self.path(checkpoint.topic, checkpoint.partition), checkpoint)
+
+    def save_lane(self, checkpoint: LaneCheckpoint) -> None:
+        self._write(self.lane_path(checkpoint.topic), checkpoint)
+
+    def _write(self, path: Path, checkpoint: BaseModel) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(checkpoint.topic, checkpoint.partition)
         tmp = path.with_suffix(".json.tmp")
         with tmp.open("w", encoding="utf-8") as handle:
             handle.write(checkpoint.model_dump_json())

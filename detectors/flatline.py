@@ -85,6 +85,7 @@ class FlatlineDetector:
     """Implements `detectors.base.Detector`."""
 
     name = "flatline"
+    alerts_on_silence = True  # a replay's final tick must not read the end of its files as silence
 
     def __init__(self, settings: FlatlineSettings | None = None) -> None:
         self.settings = settings or FlatlineSettings()

@@ -4,6 +4,10 @@ one forensic replay. The stream worker and `vigil detect replay` both run exactl
 The Sigma engine is shared (stateless apart from its error counters); the detectors and the alerting
 state belong to the pipeline, so a partition's whole state snapshots as one `PipelineState` beside
 its offset. A rule or a detector that raises is counted and logged, never read as "no match".
+
+`sigma_alerts=False` is the global lane (`detectors/registry.py`): it evaluates Sigma only to feed the
+correlation rules, and single-event alerts are raised by the partition lane alone (never twice). A
+match of a rule whose correlations all say `generate: false` raises no alert of its own in any lane.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from pydantic import BaseModel, Field
@@ -48,7 +52,7 @@ def alerting_settings(settings: Settings) -> AlertingSettings:
 
 
 def no_detectors() -> list[Detector]:
-    """The stateful detectors of a pipeline until correlation and policy detectors are registered."""
+    """No stateful detectors: a Sigma-only pipeline (tests, the regression runner)."""
     return []
 
 
@@ -60,6 +64,9 @@ class DetectionPipeline:
         detectors: Sequence[Detector],
         alerting: Alerting,
         metrics: Counter[str] | None = None,
+        *,
+        sigma_alerts: bool = True,
+        settle: timedelta = timedelta(0),
     ) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
@@ -69,6 +76,8 @@ class DetectionPipeline:
         self.detectors = list(detectors)
         self.alerting = alerting
         self.metrics: Counter[str] = metrics if metrics is not None else Counter()
+        self.sigma_alerts = sigma_alerts
+        self.settle = settle  # how long after the last event every window is decided (`finish`)
 
     @classmethod
     def build(
@@ -79,10 +88,14 @@ class DetectionPipeline:
         detectors: DetectorFactory = no_detectors,
         metrics: Counter[str] | None = None,
         rules: Mapping[str, RuleInfo] | None = None,
+        *,
+        sigma_alerts: bool = True,
+        settle: timedelta = timedelta(0),
     ) -> DetectionPipeline:
         """`rules` (id → info) can be computed once and shared by the pipelines of every partition."""
         rules = rules if rules is not None else rule_index(engine)
-        return cls(engine, rules, detectors(), Alerting(settings, rules, origin), metrics)
+        return cls(engine, rules, detectors(), Alerting(settings, rules, origin), metrics,
+                   sigma_alerts=sigma_alerts, settle=settle)  # fmt: skip
 
     def on_event(self, event: EcsEvent, now: datetime) -> list[Alert]:
         self.metrics["events"] += 1
@@ -90,8 +103,14 @@ class DetectionPipeline:
         if evaluation.errors:  # the engine logged the first error of each rule and keeps per-rule counts
             self.metrics["rule_errors"] += len(evaluation.errors)
         alerts: list[Alert] = []
+        quiet = self.engine.correlations.suppresses
         for match in evaluation.matches:
             self.metrics["sigma_matches"] += 1
+            if not self.sigma_alerts:
+                continue
+            if quiet(match.rule_id):  # `generate: false`: it only feeds its correlations
+                self.metrics["sigma_suppressed"] += 1
+                continue
             alerts += self.alerting.on_match(match, event, now)
         if self.detectors:
             hits = [self._hit(m.rule_id, m.title, m.level, m.tags) for m in evaluation.matches]
@@ -104,6 +123,18 @@ class DetectionPipeline:
         for detector in self.detectors:
             alerts += self._drafts(detector, partial(detector.on_tick, now), now)
         return alerts + self.alerting.on_tick(now)
+
+    def finish(self, latest: datetime) -> list[Alert]:
+        """The end of a finite input (a replay): one tick `settle` past the latest event, so the last
+        "fewer than N" windows and open episodes are decided. Detectors that alert on silence
+        (`alerts_on_silence`, the flatline) are ticked at `latest` instead: the end of a file is not a
+        source going silent."""
+        final = latest + self.settle
+        alerts: list[Alert] = []
+        for detector in self.detectors:
+            at = latest if getattr(detector, "alerts_on_silence", False) else final
+            alerts += self._drafts(detector, partial(detector.on_tick, at), final)
+        return alerts + self.alerting.on_tick(final)
 
     def snapshot(self) -> PipelineState:
         return PipelineState(

@@ -5,6 +5,8 @@ Files are read by the import collector (`.evtx`, Windows JSON exports, text line
 the normaliser's own function, so a replayed record becomes exactly the event the stream would see.
 Time is the events' own: "now" follows the latest event time, so suppression, rate caps and the
 alerts' timestamps come out the same on every run and match what the stream raised for those events.
+The input ends with `DetectionPipeline.finish`: one tick past the latest event + the late allowance +
+the longest correlation timespan, so the windows still open at the end of the files are decided.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def replay(
             for alert in pipeline.on_tick(now):
                 latest[alert.id] = alert
     if clock.now is not None:
-        for alert in pipeline.on_tick(clock.now):
+        for alert in pipeline.finish(clock.now):
             latest[alert.id] = alert
     result.alerts = list(latest.values())
     result.rule_errors = {

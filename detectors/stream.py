@@ -3,11 +3,14 @@
 consume → evaluate (Sigma, detectors, alerting) → produce → [tick] → flush → checkpoint → commit.
 
 Each assigned partition has its own `DetectionPipeline` (the events of one entity share a partition,
-so per-entity state lives in one pipeline). Delivery: alerts are produced, the producer is flushed
-(Kafka acknowledged them), THEN the partition's state is checkpointed together with the next offset,
-THEN offsets are committed. On assignment the worker restores the checkpoint and seeks to its offset,
-so after a crash it re-reads exactly the events whose effects the state does not hold yet: nothing
-is counted twice or lost, and the alerts it re-emits carry the same ids (the store merges them).
+so per-entity state lives in one pipeline). This is the partition lane (`vigil workers --role
+detectors`); the detectors keyed by anything else run in the global lane, `detectors/stream_global.py`.
+
+Delivery: alerts are produced, the producer is flushed (Kafka acknowledged them), THEN the partition's
+state is checkpointed together with the next offset, THEN offsets are committed. On assignment the
+worker restores the checkpoint and seeks to its offset, so after a crash it re-reads exactly the
+events whose effects the state does not hold yet: nothing is counted twice or lost, and the alerts it
+re-emits carry the same ids (the store merges them).
 """
 
 from __future__ import annotations
@@ -73,11 +76,14 @@ class StreamWorker:
         detectors: DetectorFactory = no_detectors,
         clock: Clock = utc_now,
         store: CheckpointStore | None = None,
+        *,
+        sigma_alerts: bool = True,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.detectors = detectors
         self.clock = clock
+        self.sigma_alerts = sigma_alerts  # False in the global lane: single-event alerts come from this lane
         self.store = store or CheckpointStore(settings.checkpoint_dir(), settings.detectors_group)
         self.alerting = alerting_settings(settings)
         self.rules = rule_index(engine)
@@ -95,9 +101,7 @@ class StreamWorker:
     def run(self, idle_exit_s: float | None = None) -> None:
         clients.ensure_topics(self.settings)
         self._producer = clients.producer(self.settings)
-        self._consumer = clients.consumer(
-            self.settings, self.settings.detectors_group, Topic.EVENTS.value, listener=_Listener(self)
-        )
+        self._consumer = self._connect()
         idle, last_tick, last_checkpoint, last_report = 0.0, time.monotonic(), time.monotonic(), time.monotonic()
         try:
             while not self.stop_event.is_set():
@@ -125,8 +129,17 @@ class StreamWorker:
             self._consumer.close()  # first: leaving the group may revoke (and checkpoint) through the producer
             self._producer.close()
 
+    def _connect(self) -> KafkaConsumer:
+        """Join the consumer group: the listener opens (restores, seeks) each partition assigned."""
+        return clients.consumer(
+            self.settings, self.settings.detectors_group, Topic.EVENTS.value, listener=_Listener(self)
+        )
+
+    def _pipeline_for(self, tp: TopicPartition) -> DetectionPipeline:
+        return self.pipelines[tp]  # opened (restored, seeked) by the listener on assignment
+
     def _process(self, tp: TopicPartition, records: list[object]) -> None:
-        pipeline = self.pipelines[tp]  # opened (restored, seeked) by the listener on assignment
+        pipeline = self._pipeline_for(tp)
         now = self.clock()
         for record in records:
             offset = record.offset  # type: ignore[attr-defined]
@@ -213,9 +226,7 @@ class StreamWorker:
             raise AlertDeliveryError(f"{len(failed)} alert(s) not acknowledged by Kafka: {failed[0].exception}")
 
     def _open(self, tp: TopicPartition) -> DetectionPipeline:
-        pipeline = DetectionPipeline.build(
-            self.engine, self.alerting, AlertOrigin.STREAM, self.detectors, self.metrics, self.rules
-        )
+        pipeline = self._new_pipeline()
         saved = self.store.load(tp.topic, tp.partition)
         if saved is not None:
             pipeline.restore(saved.state)
@@ -226,6 +237,10 @@ class StreamWorker:
             log.info("partition %s-%d restored from its checkpoint at offset %d", tp.topic, tp.partition, saved.offset)
         self.pipelines[tp] = pipeline
         return pipeline
+
+    def _new_pipeline(self) -> DetectionPipeline:
+        return DetectionPipeline.build(self.engine, self.alerting, AlertOrigin.STREAM, self.detectors, self.metrics,
+                                       self.rules, sigma_alerts=self.sigma_alerts)  # fmt: skip
 
     def _revoke(self, partitions: list[TopicPartition]) -> None:
         owned = [tp for tp in partitions if tp in self.pipelines]

@@ -15,8 +15,7 @@ sys.path.insert(0, str(REPO))
 
 from core.settings import Settings  # noqa: E402
 from detectors.coverage import coverage, markdown  # noqa: E402
-from detectors.pipeline import alerting_settings  # noqa: E402
-from detectors.registry import stream_detectors  # noqa: E402
+from detectors.registry import build_plan  # noqa: E402
 from detectors.stream import build_engine  # noqa: E402
 
 ROOT = REPO.parent / "shared" / "datasets" / "attack" / "mdecrevoisier"
@@ -27,7 +26,7 @@ def main() -> int:
     settings = Settings()
     print(f"loading rules from {[str(d) for d in settings.sigma_rule_dirs]}...", file=sys.stderr)
     engine = build_engine(settings)
-    rows = coverage(ROOT, engine, alerting_settings(settings), lambda: stream_detectors(settings))
+    rows = coverage(ROOT, build_plan(settings, engine).replay_pipeline)
     text = markdown(rows, len(engine.rules))
     covered = sum(r.covered for r in rows)
     print(f"{covered}/{len(rows)} files covered", file=sys.stderr)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
+from detectors.sigma import SigmaEngine
 from stack.local import LocalStack, StackConfig
+from tests.datasets import dataset
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +40,10 @@ def settings(stack: LocalStack, tmp_path: Path, request: pytest.FixtureRequest) 
         indexer_group=f"idx-{name}",
         kafka_session_timeout_ms=10_000,
     )
+
+
+@pytest.fixture(scope="session")
+def full_engine() -> SigmaEngine:
+    """Every SigmaHQ rule of the shared datasets, compiled once per session (it takes a while)."""
+    names = ("rules", "rules-threat-hunting", "rules-emerging-threats")
+    return SigmaEngine.from_paths([dataset("sigma", name) for name in names])

@@ -1,0 +1,251 @@
+"""Event → alert latency through the real stack (issue 3 §6): p50 / p99 at a steady event rate.
+
+    python3 bench/latency.py [--eps 2000] [--seconds 30] [--triggers-per-s 4] [--rules DIR ...]
+
+Starts its own ephemeral Kafka + Elasticsearch (stack/local.py), then the real worker processes:
+`vigil workers --role detectors` (the partition lane, every configured Sigma rule), `--role
+detectors-global` and `--role alerts` (the alert store). It produces straight to `vigil.events`:
+benign background (loghub Apache and Proxifier lines, normalised once, sent again with fresh ids and
+times) mixed with a known trigger (a real Windows 1102 "audit log cleared" event) a few times a second,
+each trigger under its own user so it opens a new alert instead of merging into the last one.
+
+Latency per trigger = when its alert is searchable in `vigil-alerts` minus when it was produced; the
+time it first appears on `vigil.alerts` is measured too (the detection part alone). Both clocks are
+this process's. The last line printed is `{"eps": …, "p50_s": …, "p99_s": …}` (vigil-alerts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from elasticsearch import ApiError, Elasticsearch, TransportError  # noqa: E402
+from kafka import KafkaConsumer  # noqa: E402
+
+from core import clients  # noqa: E402
+from core.models.ecs import EcsEvent  # noqa: E402
+from core.names import ALERTS_INDEX, Topic  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from ingest.collectors.file_import import iter_file_envelopes  # noqa: E402
+from ingest.normaliser import normalise  # noqa: E402
+from stack.local import LocalStack, StackConfig  # noqa: E402
+
+DATASETS = REPO.parent / "shared" / "datasets"
+TRIGGER = DATASETS / "attack" / "mdecrevoisier" / "TA0005-Defense Evasion" / "T1070.001-Clear Windows event logs"
+BACKGROUND = [DATASETS / "loghub" / "Apache" / "Apache_2k.log", DATASETS / "loghub" / "Proxifier" / "Proxifier_2k.log"]
+WAIT_S = 30.0  # after the last event: an alert not visible by then counts as this late (a lower bound)
+
+
+def load(path: Path, fmt: str) -> list[EcsEvent]:
+    out = []
+    for envelope in iter_file_envelopes(path, source=f"bench-{path.stem}", fmt=fmt, timezone="UTC"):
+        event = normalise(envelope, ZoneInfo("UTC"))
+        if isinstance(event, EcsEvent):
+            out.append(event)
+    return out
+
+
+def fresh(event: EcsEvent, event_id: str, user: str | None = None) -> tuple[bytes, bytes]:
+    """The event again, as if it happened now, under a new id (and user): key and value for Kafka."""
+    update: dict[str, object] = {
+        "timestamp": datetime.now(UTC),
+        "event": event.event.model_copy(update={"id": event_id}),
+    }
+    if user is not None and event.user is not None:
+        update["user"] = event.user.model_copy(update={"name": user})
+        update["vigil"] = event.vigil.model_copy(update={"entity": f"user:{user}"})
+    copy = event.model_copy(update=update)
+    return (copy.vigil.entity or "").encode(), copy.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+class Watcher:
+    """When each trigger's alert shows up: on `vigil.alerts` (a consumer) and in `vigil-alerts` (a poll)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.produced: dict[str, float] = {}  # trigger event id → produce time
+        self.on_topic: dict[str, float] = {}
+        self.visible: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def start(self) -> list[threading.Thread]:
+        threads = [threading.Thread(target=self._topic, daemon=True), threading.Thread(target=self._store, daemon=True)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _topic(self) -> None:
+        consumer = KafkaConsumer(Topic.ALERTS.value, bootstrap_servers=self.settings.kafka_bootstrap,
+                                 group_id=f"bench-{uuid.uuid4().hex[:8]}", auto_offset_reset="latest")  # fmt: skip
+        while not self.stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.time()
+                for record in records:
+                    for event_id in json.loads(record.value).get("event_ids", []):
+                        with self.lock:
+                            self.on_topic.setdefault(event_id, now)
+        consumer.close()
+
+    def _store(self) -> None:
+        es = Elasticsearch(self.settings.es_url)
+        while not self.stop.is_set():
+            with self.lock:
+                pending = [i for i in self.produced if i not in self.visible]
+            if pending:
+                try:
+                    query = {"terms": {"event_ids": pending}}
+                    hits = es.search(index=ALERTS_INDEX, size=len(pending), query=query, source_includes=["event_ids"],
+                                     ignore_unavailable=True)["hits"]["hits"]  # fmt: skip
+                except (ApiError, TransportError):  # the index is being created (503 until its shard is up)
+                    time.sleep(0.2)
+                    continue
+                now = time.time()
+                with self.lock:
+                    for hit in hits:
+                        for event_id in hit["_source"]["event_ids"]:
+                            self.visible.setdefault(event_id, now)
+            time.sleep(0.05)
+
+
+def start_workers(
+    settings: Settings, data_dir: Path, rules: list[str], partition_workers: int
+) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "VIGIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "VIGIL_ES_URL": settings.es_url,
+           "VIGIL_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO),
+           # Every trigger is a new alert of one rule: past the default cap (100 per hour) they would merge
+           # into one flood meta-alert, emitted on the tick, which is not the latency being measured.
+           "VIGIL_ALERT_RATE_CAP": "1000000"}  # fmt: skip
+    if rules:
+        env["VIGIL_SIGMA_RULE_DIRS"] = json.dumps(rules)
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    roles = [*(["detectors"] * partition_workers), "detectors-global", "alerts"]
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "core.cli", "workers", "--role", role],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / f"{role}-{i}.log").open("wb"),
+        )  # fmt: skip
+        for i, role in enumerate(roles)
+    ]
+
+
+def wait_ready(watcher: Watcher, producer: object, trigger: EcsEvent, timeout: float = 600) -> None:
+    """One trigger through the whole chain: every worker is up (rules compiled, groups joined)."""
+    event_id = f"bench-warmup-{uuid.uuid4().hex}"
+    key, value = fresh(trigger, event_id, "bench-warmup")
+    with watcher.lock:
+        watcher.produced[event_id] = time.time()
+    producer.send(Topic.EVENTS.value, key=key, value=value)  # type: ignore[attr-defined]
+    producer.flush()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout
+    while event_id not in watcher.visible:
+        if time.monotonic() > deadline:
+            raise SystemExit("the workers did not raise the warm-up alert in time (see the worker logs)")
+        time.sleep(0.2)
+    with watcher.lock:
+        del watcher.produced[event_id]
+
+
+def run(eps: int, seconds: float, triggers_per_s: float, rules: list[str], partition_workers: int) -> dict[str, float]:
+    # Serialised once: re-dumping every background event would cap this producer below the target rate.
+    events = [e for path in BACKGROUND for e in load(path, "auto")]
+    background = [fresh(e, f"bench-bg-{i}") for i, e in enumerate(events)]
+    trigger = next(e for p in sorted(TRIGGER.glob("*1102*.jsonl")) for e in load(p, "windows"))
+    data_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-latency-"))
+    stack = LocalStack(StackConfig.ephemeral(data_dir / "stack"))
+    print("starting the stack...", file=sys.stderr)
+    stack.up()
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        settings = Settings(kafka_bootstrap=stack.config.kafka_bootstrap, es_url=stack.config.es_url)
+        clients.ensure_topics(settings)
+        workers = start_workers(settings, data_dir, rules, partition_workers)
+        watcher = Watcher(settings)
+        threads = watcher.start()
+        producer = clients.producer(settings, linger_ms=5)
+        print("waiting for the workers (rules compile)...", file=sys.stderr)
+        wait_ready(watcher, producer, trigger)
+        print(f"producing {eps} events/s for {seconds:.0f} s...", file=sys.stderr)
+        sent, started, every = 0, time.monotonic(), max(1, round(eps / triggers_per_s))
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = int(elapsed * eps)
+            while sent < due:
+                if sent % every == 0:
+                    event_id = f"bench-trigger-{sent}"
+                    key, value = fresh(trigger, event_id, f"bench-user-{sent}")
+                    with watcher.lock:
+                        watcher.produced[event_id] = time.time()
+                else:
+                    key, value = background[sent % len(background)]
+                producer.send(Topic.EVENTS.value, key=key, value=value)
+                sent += 1
+            time.sleep(0.005)
+        achieved = sent / (time.monotonic() - started)  # the offered rate (the flush below is not sending)
+        producer.flush()
+        deadline = time.monotonic() + WAIT_S
+        while len(watcher.visible) < len(watcher.produced) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        given_up = time.time()
+        watcher.stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        producer.close()
+    finally:
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        stack.down()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    store = sorted(watcher.visible.get(i, given_up) - t for i, t in watcher.produced.items())
+    topic = sorted(watcher.on_topic.get(i, given_up) - t for i, t in watcher.produced.items())
+    missing = len([i for i in watcher.produced if i not in watcher.visible])
+    print(f"{len(watcher.produced)} triggers at {achieved:.0f} events/s; {missing} alerts not visible "
+          f"{WAIT_S:.0f} s after the last event (counted as that late); on vigil.alerts: p50 {pct(topic, 50):.3f} s, "
+          f"p99 {pct(topic, 99):.3f} s", file=sys.stderr)  # fmt: skip
+    return {"eps": round(achieved, 1), "p50_s": round(pct(store, 50), 3), "p99_s": round(pct(store, 99), 3)}
+
+
+def pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eps", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--triggers-per-s", type=float, default=4)
+    parser.add_argument("--partition-workers", type=int, default=1, help="`--role detectors` processes (≤ 3)")
+    parser.add_argument("--rules", action="append", default=[], help="Sigma rule dirs (default: the full set)")
+    args = parser.parse_args()
+    print(json.dumps(run(args.eps, args.seconds, args.triggers_per_s, args.rules, args.partition_workers)))
+
+
+if __name__ == "__main__":
+    main()
