@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -104,7 +105,7 @@ def ingest_file(
             task = progress.add_task(path.name, total=None)
             envelopes = iter_file_envelopes(path, source=source or path.name, fmt=fmt, timezone=timezone,
                                             max_line_bytes=settings.max_line_bytes)  # fmt: skip
-            total += publish(envelopes, producer, lambda n, t=task: progress.advance(t, n))
+            total += publish(envelopes, producer, partial(progress.advance, task))
     producer.close()
     console.print(f"sent {total} records to vigil.raw")
 

@@ -1,7 +1,7 @@
 """`vigil demo`: the whole pipeline on real public logs, through every collector, end to end.
 
 Starts the local stack, then in this process the collectors (syslog over TCP, the file tailer), the
-HTTP API (`POST /ingest`), the normaliser, the indexer, the stream detectors and the alert store, and
+HTTP API (`POST /ingest`), the normaliser, the indexer, both detection lanes and the alert store, and
 feeds them the shared datasets: syslog-style loghub files over TCP, sample logs by tailing them in
 place, the remaining loghub files over HTTP, the Windows attack recordings by file import. It waits
 until every record is indexed (or dead-lettered) and every event has been through detection, prints
@@ -40,7 +40,8 @@ class _Worker:
     """One pipeline stage on a thread; `stop` ends it between batches (it flushes and commits first)."""
 
     def __init__(self, name: str, run: Callable[[], object], stop_event: threading.Event) -> None:
-        self.name, self.stop_event, self.error = name, stop_event, None
+        self.name, self.stop_event = name, stop_event
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._guarded, args=(run,), name=name, daemon=True)
 
     def _guarded(self, run: Callable[[], object]) -> None:
@@ -110,9 +111,11 @@ def _start(settings: Settings, run: str) -> tuple[list[_Worker], str, str]:
     from api.app import create_app
     from api.permissions import Role
     from api.tokens import TokenStore
+    from core.cli_detect import lane_worker
+    from core.clients import es_client
     from detectors.alert_store import AlertStore
-    from detectors.registry import stream_detectors
-    from detectors.stream import StreamWorker, build_engine
+    from detectors.registry import Lane, build_plan
+    from detectors.stream import build_engine
     from ingest.collectors.runner import Collectors
     from ingest.collectors.sources import load_sources
     from ingest.indexer import Indexer
@@ -120,18 +123,24 @@ def _start(settings: Settings, run: str) -> tuple[list[_Worker], str, str]:
 
     _, token = TokenStore(settings.tokens_path()).create(f"demo-{run}", Role.ADMIN)
     with console.status("loading and compiling the SigmaHQ rules..."):
-        engine = build_engine(settings)
+        plan = build_plan(settings, build_engine(settings), es=es_client(settings))
     collectors = Collectors(settings, load_sources(settings.sources_file))
     normaliser, indexer, store = Normaliser(settings), Indexer(settings), AlertStore(settings)
-    stream = StreamWorker(settings, engine, lambda: stream_detectors(settings))
+    partition_lane, global_lane = lane_worker(settings, plan, Lane.PARTITION), lane_worker(settings, plan, Lane.GLOBAL)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
     )
     api_stop = threading.Event()
-    threading.Thread(target=lambda: (api_stop.wait(), setattr(server, "should_exit", True)), daemon=True).start()
+
+    def stop_api() -> None:
+        api_stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_api, daemon=True).start()
     workers = [
         _Worker("alert-store", store.run, store.stop_event),
-        _Worker("detectors", stream.run, stream.stop_event),
+        _Worker("detectors", partition_lane.run, partition_lane.stop_event),
+        _Worker("detectors-global", global_lane.run, global_lane.stop_event),
         _Worker("indexer", indexer.run, indexer.stop_event),
         _Worker("normaliser", normaliser.run, normaliser.stop_event),
         _Worker("collectors", collectors.run, collectors.stop_event),
@@ -217,7 +226,7 @@ def _drain(settings: Settings, run: str, sent: dict[str, int], workers: list[_Wo
             time.sleep(2)
         progress.update(task, completed=total)
     with console.status("detection: waiting for the detectors and the alert store to catch up..."):
-        groups = {settings.detectors_group, settings.alerts_group}
+        groups = {settings.detectors_group, settings.detectors_global_group, settings.alerts_group}
         while True:
             _, lags = kafka_health(settings)
             if {g.group for g in lags if g.started and g.lag == 0} >= groups:

@@ -18,7 +18,9 @@ from rich.table import Table
 from core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from detectors.registry import DetectionPlan, Lane
     from detectors.sigma.engine import SigmaEngine
+    from detectors.stream import StreamWorker
 
 rules_app = typer.Typer(help="Sigma rules: what loaded, what was skipped and why, regression runs.")
 detect_app = typer.Typer(help="Detection without the pipeline (forensic replay of log files).")
@@ -160,23 +162,30 @@ def run_detection_role(role: str, idle_exit: float | None) -> dict[str, int]:
     else:
         from core.clients import es_client
         from detectors.registry import Lane, build_plan
-        from detectors.stream import StreamWorker, build_engine
-        from detectors.stream_global import GlobalStreamWorker
+        from detectors.stream import build_engine
 
         plan = build_plan(settings, build_engine(settings), es=es_client(settings))
-        lane = Lane.GLOBAL if role == "detectors-global" else Lane.PARTITION
-        engine = plan.lane_engine(lane)
-        detectors = [d.name for d in plan.detectors(lane)]
-        logging.getLogger(__name__).info("%s lane: %d Sigma rules, detectors %s", lane, len(engine.rules), detectors)
-        factory = partial(plan.detectors, lane)
-        stream = GlobalStreamWorker(settings, engine, factory) if lane is Lane.GLOBAL else StreamWorker(
-            settings, engine, factory)  # fmt: skip
+        stream = lane_worker(settings, plan, Lane.GLOBAL if role == "detectors-global" else Lane.PARTITION)
         worker, metrics = stream, stream.metrics
     # SIGTERM / Ctrl-C end the loop between batches: the worker flushes, checkpoints and commits first.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: worker.stop_event.set())  # type: ignore[attr-defined]
     worker.run(idle_exit_s=idle_exit)  # type: ignore[attr-defined]
     return dict(metrics)
+
+
+def lane_worker(settings: Settings, plan: DetectionPlan, lane: Lane) -> StreamWorker:
+    """The stream worker of one detection lane (the global lane reads every partition itself)."""
+    from detectors.registry import Lane
+    from detectors.stream import StreamWorker
+    from detectors.stream_global import GlobalStreamWorker
+
+    engine = plan.lane_engine(lane)
+    detectors = [d.name for d in plan.detectors(lane)]
+    logging.getLogger(__name__).info("%s lane: %d Sigma rules, detectors %s", lane, len(engine.rules), detectors)
+    factory = partial(plan.detectors, lane)
+    worker_class = GlobalStreamWorker if lane is Lane.GLOBAL else StreamWorker
+    return worker_class(settings, engine, factory)
 
 
 def _quiet_logs() -> None:

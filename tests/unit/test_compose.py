@@ -221,9 +221,12 @@ def test_vigil_env_values_are_valid_settings(
         monkeypatch.delenv(name)  # validate the image's and compose's values, not this shell's
     for service_name, service in vigil_services.items():
         env = {**dockerfile_env(), **env_of(service)}
-        values = {settings_field(key): value for key, value in env.items() if key.startswith("VIGIL_")}
-        # Raises on an unknown zone or environment, or a bad number.
-        settings = Settings.model_validate(values)
+        with monkeypatch.context() as scoped:
+            for key, value in env.items():
+                if key.startswith("VIGIL_"):
+                    scoped.setenv(key, str(value))
+            # Read as the container reads it (JSON lists included); raises on a bad zone, environment or number.
+            settings = Settings()
         assert settings.environment == "production", f"{service_name} does not run as production"
 
 
@@ -237,6 +240,20 @@ def test_every_vigil_service_carries_the_shared_env(
         assert {key: str(value) for key, value in shared.items()} == {
             key: env[key] for key in shared if key in env
         }, f"{name} does not merge the shared x-vigil-env"
+
+
+def test_every_vigil_role_is_a_cli_command(vigil_services: Services) -> None:
+    import typer.main
+
+    from core.cli import WORKER_ROLES, app
+
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    for name, service in vigil_services.items():
+        command = [str(arg) for arg in service["command"]]
+        assert command[0] in commands, f"{name}: `vigil {command[0]}` does not exist"
+        if command[0] == "workers" and "--role" in command:
+            role = command[command.index("--role") + 1]
+            assert role in WORKER_ROLES, f"{name}: unknown worker role {role}"
 
 
 def test_workers_run_the_cli_command(services: Services) -> None:
