@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.cli_collect import app as collect_app
 from core.cli_detect import detect_app, rules_app, run_detection_role
 from core.settings import get_settings
 
@@ -23,6 +24,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(rules_app, name="rules")
 app.add_typer(detect_app, name="detect")
+app.add_typer(collect_app)  # `vigil collect`
 console = Console()
 
 STACK_DIR = Path("var/stack")
@@ -102,12 +104,19 @@ def ingest_file(
 def workers(
     idle_exit: Annotated[float | None, typer.Option(help="exit after this many idle seconds")] = None,
     role: Annotated[
-        str, typer.Option(help="all (normaliser + indexer), normaliser, indexer, detectors or alerts")
+        str, typer.Option(help="all (normaliser + indexer), normaliser, indexer, collectors, detectors or alerts")
     ] = "all",
 ) -> None:
     """Run pipeline workers until interrupted (each role scales on its own)."""
-    if role not in {"all", "normaliser", "indexer", "detectors", "alerts"}:
-        raise typer.BadParameter("role must be all, normaliser, indexer, detectors or alerts", param_hint="--role")
+    if role not in {"all", "normaliser", "indexer", "collectors", "detectors", "alerts"}:
+        raise typer.BadParameter(
+            "role must be all, normaliser, indexer, collectors, detectors or alerts", param_hint="--role"
+        )
+    if role == "collectors":
+        from core.cli_collect import run_collectors
+
+        console.print_json(json.dumps(run_collectors(idle_exit)))
+        return
     if role in {"detectors", "alerts"}:
         console.print_json(json.dumps(run_detection_role(role, idle_exit)))
         return

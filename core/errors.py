@@ -15,3 +15,7 @@ class ParseError(VigilError):
 
 class StackError(VigilError):
     """The local Kafka/Elasticsearch stack could not be fetched, started or reached."""
+
+
+class CollectorError(VigilError):
+    """A collector could not start (port taken, unreadable checkpoint...) or stopped on a fault."""

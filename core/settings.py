@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     syslog_host: str = "127.0.0.1"
     syslog_udp_port: int = 5514
     syslog_tcp_port: int = 5514
+    # Collectors flush to Kafka on this beat (and before each tailer checkpoint), never per message.
+    collect_flush_interval_s: Annotated[float, Field(gt=0)] = 0.5
+    tail_poll_interval_s: Annotated[float, Field(gt=0)] = 0.25
+    # A file renamed away is still read until it has not been written for this long (daemons reopen late).
+    tail_rotate_grace_s: Annotated[float, Field(ge=0)] = 1.0
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -5,6 +5,10 @@ guard (see `compiler.py`) are indexed by their guard atoms, the rest are always 
 event: build its field view once, collect the candidate rules of its routes (a few dict lookups),
 evaluate them. A rule that raises is counted per rule and returned in `Evaluation.errors`.
 
+Correlation rules load with the rest and are resolved against the compiled rules (`correlations`,
+run by `correlation.CorrelationDetector`); the detection rules they count are compiled like any other,
+whatever their `generate` flag says.
+
 The compiled rule set is a few hundred thousand long-lived objects: a worker that builds it once should
 call `gc.freeze()` afterwards so the cyclic collector stops rescanning it (about 10% throughput).
 """
@@ -24,6 +28,7 @@ from sigma.rule import SigmaRule
 
 from core.models.ecs import EcsEvent
 from detectors.sigma.compiler import Guards, RuleCompiler
+from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, parse_correlation, resolve_correlations
 from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
 from detectors.sigma.index import Bucket, build_buckets
 from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules, load_texts
@@ -50,6 +55,7 @@ class RuleMatch:
     level: str | None
     tags: tuple[str, ...]
     event_id: str | None
+    name: str | None = None  # the rule's `name` (what `detectors.base.SigmaHit.name` carries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +68,17 @@ class DirCounts(BaseModel):
     files: int = 0
     rules: int = 0
     loaded: int = 0
+    correlations: int = 0  # correlation rules resolved and run by the correlation detector
     skipped: int = 0
     skipped_by_reason: dict[str, int] = {}
 
 
 class LoadReport(BaseModel):
-    """Per rule directory: files read, rule documents, loaded, skipped (by reason)."""
+    """Per rule directory: files read, rule documents (loaded + correlations + skipped), by reason."""
 
     loaded: int
     skipped: int
+    correlations: int = 0
     dirs: dict[str, DirCounts]
     skipped_by_reason: dict[str, int]
 
@@ -78,9 +86,16 @@ class LoadReport(BaseModel):
 class SigmaEngine:
     """Evaluate every loaded rule that can match an event. Build with `from_paths`."""
 
-    def __init__(self, rules: Sequence[CompiledRule], skipped: Sequence[SkippedRule], files: Mapping[str, int]):
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        skipped: Sequence[SkippedRule],
+        files: Mapping[str, int],
+        correlations: CorrelationSet | None = None,
+    ):
         self.rules = [r if r.index == i else replace(r, index=i) for i, r in enumerate(rules)]
-        self.skipped = list(skipped)
+        self.correlations = correlations or CorrelationSet()
+        self.skipped = [*skipped, *self.correlations.skipped]
         self.files = dict(files)
         self.error_counts: Counter[str] = Counter()  # rule id → evaluations that raised
         self.last_errors: dict[str, str] = {}  # rule id → the last such error, for `rules list`
@@ -113,7 +128,15 @@ class SigmaEngine:
                 skipped.append(compiled)
             else:
                 rules.append(compiled)
-        return cls(rules, skipped, loaded.files)
+        parsed: list[CorrelationRule] = []
+        for source in loaded.correlations:
+            found = parse_correlation(source)
+            if isinstance(found, SkippedRule):
+                skipped.append(found)
+            else:
+                parsed.append(found)
+        correlations = resolve_correlations(parsed, [r.info for r in rules])
+        return cls(rules, skipped, loaded.files, correlations)
 
     # --- evaluation ---------------------------------------------------------------------------------
 
@@ -142,7 +165,7 @@ class SigmaEngine:
                 continue
             if hit:
                 info = rule.info
-                matches.append(RuleMatch(info.id, info.title, info.level, info.tags, view.event_id))
+                matches.append(RuleMatch(info.id, info.title, info.level, info.tags, view.event_id, info.name))
         return Evaluation(matches, errors)
 
     def candidates(self, view: FieldView) -> list[int]:
@@ -176,6 +199,10 @@ class SigmaEngine:
             counts = dirs.setdefault(rule.info.rule_dir, DirCounts())
             counts.rules += 1
             counts.loaded += 1
+        for correlation in self.correlations.rules:
+            counts = dirs.setdefault(correlation.rule_dir, DirCounts())
+            counts.rules += 1
+            counts.correlations += 1
         reasons: Counter[str] = Counter()
         for skip in self.skipped:
             counts = dirs.setdefault(skip.rule_dir, DirCounts())
@@ -183,7 +210,13 @@ class SigmaEngine:
             counts.skipped += 1
             counts.skipped_by_reason[skip.reason.value] = counts.skipped_by_reason.get(skip.reason.value, 0) + 1
             reasons[skip.reason.value] += 1
-        return LoadReport(loaded=len(self.rules), skipped=len(self.skipped), dirs=dirs, skipped_by_reason=dict(reasons))
+        return LoadReport(
+            loaded=len(self.rules),
+            skipped=len(self.skipped),
+            correlations=len(self.correlations.rules),
+            dirs=dirs,
+            skipped_by_reason=dict(reasons),
+        )
 
 
 def _compile(compiler: RuleCompiler, info: RuleInfo, rule: SigmaRule, index: int) -> CompiledRule | SkippedRule:

@@ -4,6 +4,11 @@ YAML is read with libyaml when available (4x faster than pure Python), then hand
 `SigmaCollection.from_dicts`, which does all Sigma parsing and validation (multi-document files with
 `action: global` included). The result is the parsed rules plus one `SkippedRule` per document that
 did not parse, with pySigma's message and the file it came from.
+
+Correlation documents are set aside as they are (`LoadedRules.correlations`): they reference rules
+of other documents and files, so they are parsed and resolved once everything is loaded and compiled
+(`correlation_rules.py`). Keeping them out of the per-file collection also keeps a reference to a
+rule of another file from failing the whole file (pySigma resolves references per collection).
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from typing import Any
 
 import yaml
 from sigma.collection import SigmaCollection
-from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.rule import SigmaRule
 
@@ -24,11 +28,12 @@ _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 
 class SkipReason(StrEnum):
-    """Why a rule is not evaluated. Only the first three are expected; the rest are defects to fix."""
+    """Why a rule is not evaluated. Only the first four are expected; the rest are defects to fix."""
 
     UNSUPPORTED_LOGSOURCE = "unsupported-logsource"  # no Vigil parser produces events of that log source
     UNRESOLVED_PLACEHOLDER = "unresolved-placeholder"  # `|expand` %name% with no configured values
-    CORRELATION = "correlation-rule"  # evaluated by the correlation engine, not per event
+    UNRESOLVED_REFERENCE = "unresolved-reference"  # a correlation names a rule that is not loaded
+    UNSUPPORTED_CORRELATION = "unsupported-correlation"  # value_percentile, value_median, boolean conditions
     PARSE_ERROR = "parse-error"
     COMPILE_ERROR = "compile-error"
     UNSUPPORTED_DOCUMENT = "unsupported-document"
@@ -76,11 +81,21 @@ class SkippedRule:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class CorrelationSource:
+    """A correlation document as read, parsed with the rest (`correlation_rules.parse_correlation`)."""
+
+    doc: dict[str, Any]
+    path: str
+    rule_dir: str
+
+
 @dataclass(slots=True)
 class LoadedRules:
     rules: list[tuple[RuleInfo, SigmaRule]] = field(default_factory=list)
     skipped: list[SkippedRule] = field(default_factory=list)
     files: dict[str, int] = field(default_factory=dict)  # rule dir → number of .yml files read
+    correlations: list[CorrelationSource] = field(default_factory=list)
 
 
 def rule_files(root: Path) -> list[Path]:
@@ -114,6 +129,8 @@ def _load_file(path: Path, label: str, out: LoadedRules, text: str | None = None
     try:
         text = path.read_text(encoding="utf-8") if text is None else text
         docs = [_spec_aliases(d) for d in yaml.load_all(text, Loader=_YAML_LOADER) if d]
+        out.correlations.extend(CorrelationSource(d, str(path), label) for d in docs if _is_correlation(d))
+        docs = [d for d in docs if not _is_correlation(d)]
         collection = SigmaCollection.from_dicts(docs, collect_errors=True, source=SigmaRuleLocation(path))
     except (yaml.YAMLError, SigmaError, UnicodeDecodeError, OSError) as exc:
         out.skipped.append(SkippedRule(path.stem, path.stem, str(path), label, SkipReason.PARSE_ERROR, _message(exc)))
@@ -123,10 +140,7 @@ def _load_file(path: Path, label: str, out: LoadedRules, text: str | None = None
     for rule in collection.rules:
         rule_id = str(rule.id) if rule.id else path.stem
         title = rule.title or path.stem
-        if isinstance(rule, SigmaCorrelationRule):
-            detail = f"correlation type {rule.type.name.lower()}; runs in the correlation engine"
-            out.skipped.append(SkippedRule(rule_id, title, str(path), label, SkipReason.CORRELATION, detail))
-        elif not isinstance(rule, SigmaRule):
+        if not isinstance(rule, SigmaRule):
             detail = f"{type(rule).__name__} documents are not evaluated per event"
             out.skipped.append(SkippedRule(rule_id, title, str(path), label, SkipReason.UNSUPPORTED_DOCUMENT, detail))
         elif rule.errors:
@@ -134,6 +148,11 @@ def _load_file(path: Path, label: str, out: LoadedRules, text: str | None = None
             out.skipped.append(SkippedRule(rule_id, title, str(path), label, SkipReason.PARSE_ERROR, detail))
         else:
             out.rules.append((rule_info(rule, path, label), rule))
+
+
+def _is_correlation(doc: Any) -> bool:
+    # pySigma's own test (collection.from_dicts): a document without `action` that has `correlation`
+    return isinstance(doc, dict) and doc.get("action") is None and "correlation" in doc
 
 
 # Modifier names of the Sigma specification that pySigma 1.x does not know, and what it calls them.

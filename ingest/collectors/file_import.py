@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.models.envelope import RawEnvelope, Transport
+from core.names import Topic
+from ingest.collectors.lines import decode_line, is_blank
+from ingest.collectors.sink import raw_message
 
 WINDOWS_EXPORT_SUFFIXES = {".evtx"}
 
@@ -24,12 +27,8 @@ def _text_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[int, str]]:
             start = offset
             offset += len(line)
             body = line.rstrip(b"\r\n")
-            if not body.strip():
-                continue
-            # Oversized and non-UTF-8 lines are kept (surrogate-escaped / cut) for the dead-letter index.
-            yield start, body[:max_line_bytes].decode("utf-8", "surrogateescape").encode(
-                "utf-8", "backslashreplace"
-            ).decode("utf-8")
+            if not is_blank(body):
+                yield start, decode_line(body, max_line_bytes)
 
 
 def iter_file_envelopes(
@@ -69,14 +68,13 @@ def iter_file_envelopes(
         )
 
 
-def publish(
-    envelopes: Iterator[RawEnvelope], producer: object, progress: Callable[[int], None] | None = None
-) -> int:
+def publish(envelopes: Iterator[RawEnvelope], producer: object, progress: Callable[[int], None] | None = None) -> int:
     """Send envelopes to `vigil.raw` keyed by source; returns how many were sent (after flush)."""
     send = producer.send  # type: ignore[attr-defined]
     sent = 0
     for envelope in envelopes:
-        send("vigil.raw", key=envelope.source.encode(), value=envelope.model_dump_json().encode())
+        key, value = raw_message(envelope)
+        send(Topic.RAW.value, key=key, value=value)
         sent += 1
         if progress and sent % 1000 == 0:
             progress(1000)

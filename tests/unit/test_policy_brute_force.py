@@ -1,0 +1,123 @@
+"""Brute force and password spraying: boundaries, order, lateness, restart, and real attack data."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from detectors.policy.brute_force import ATTEMPT, SPRAY, SUCCESS, BruteForceConfig, BruteForceDetector
+from ingest.parsers.windows import parse_windows
+from tests.datasets import dataset, lines
+from tests.unit.policy_support import CTX, FakeClock, feed, login, parse, restart, rules
+
+CFG = BruteForceConfig(window=timedelta(minutes=10), lateness=timedelta(minutes=5), failures=5, attempts=20,
+                       spray_users=10)  # fmt: skip
+
+
+def detector() -> BruteForceDetector:
+    return BruteForceDetector(CFG)
+
+
+def fails(n: int, user: str = "alice", ip: str = "10.0.0.9", start: float = 0.0, step: float = 0.5) -> list:
+    return [login(start + i * step, user, ip, outcome="failure") for i in range(n)]
+
+
+def test_success_after_exactly_n_failures() -> None:
+    assert feed(detector(), [*fails(4), login(3, "alice", "10.0.0.9")]) == []  # N-1
+    alerts = feed(detector(), [*fails(5), login(3, "alice", "10.0.0.9")])  # N
+    # the same guesses are seen per account and per source: one alert each, both entities
+    assert rules(alerts) == [SUCCESS.id, SUCCESS.id]
+    assert {a.entity.key for a in alerts} == {"user:alice", "ip:10.0.0.9"}
+    alert = alerts[0]
+    assert alert.severity.value == "critical" and alert.playbook == "brute-force"
+    assert alert.event_count == 6 and "attack.t1110" in alert.tags and "暴力破解" in alert.summary.zh
+
+
+def test_failures_outside_the_window_do_not_count() -> None:
+    old = fails(5, start=0)
+    success = login(10 + 0.01, "alice", "10.0.0.9")  # 10 min after the first failure: 4 remain inside
+    assert feed(detector(), [*old, success]) == []
+
+
+def test_attempts_threshold_boundary() -> None:
+    assert feed(detector(), fails(19, step=0.1)) == []
+    alerts = feed(detector(), fails(20, step=0.1))
+    assert sorted(rules(alerts)) == [ATTEMPT.id, ATTEMPT.id]  # per user and per source
+
+
+def test_password_spraying_boundary() -> None:
+    def spray(n: int) -> list[str]:
+        return rules(feed(detector(), [login(i * 0.2, f"user{i}", "10.0.0.66", outcome="failure")
+                                       for i in range(n)]))  # fmt: skip
+
+    assert spray(9) == []
+    assert spray(10) == [SPRAY.id]
+
+
+def test_success_arriving_before_its_failures() -> None:
+    det = detector()
+    evs = [*fails(5), login(3, "alice", "10.0.0.9")]
+    assert feed(det, [evs[-1], *evs[:4]]) == []
+    assert rules(feed(det, [evs[4]])) == [SUCCESS.id, SUCCESS.id]  # the 5th late failure completes it
+
+
+def test_too_late_events_go_to_the_late_counter() -> None:
+    det = detector()
+    feed(det, [login(60, "alice", "10.0.0.9", outcome="failure")])
+    assert feed(det, fails(5, start=0)) == []  # an hour older than the newest: beyond window + lateness
+    assert det.state.late == 10  # five events, two keys each
+
+
+def test_restart_mid_window() -> None:
+    det = detector()
+    feed(det, fails(3))
+    det = restart(det, detector)
+    feed(det, fails(2, start=2))
+    det = restart(det, detector)
+    assert len(feed(det, [login(4, "alice", "10.0.0.9")])) == 2
+
+
+def test_tick_forgets_closed_windows() -> None:
+    det, clock = detector(), FakeClock()
+    feed(det, fails(3))
+    det.on_tick(clock.advance(minutes=15))
+    assert len(det.state.failures) == 2  # newest + window + lateness not yet passed
+    det.on_tick(clock.advance(minutes=2))
+    assert det.state.failures == {}
+
+
+def test_loghub_openssh_brute_force_is_detected() -> None:
+    det = detector()
+    alerts = feed(det, (parse(line) for line in lines("loghub", "OpenSSH", "OpenSSH_2k.log")))
+    by_rule = Counter(rules(alerts))
+    sources = {a.entity.value for a in alerts if a.rule.id == ATTEMPT.id and a.entity.kind == "ip"}
+    assert by_rule[ATTEMPT.id] >= 1 and "183.62.140.253" in sources
+    assert by_rule[SUCCESS.id] == 0  # the one Accepted login in the sample follows no failures
+    assert by_rule[SPRAY.id] >= 1  # invalid-user dictionary runs from one address
+
+
+def test_windows_4625_local_bruteforce_mdecrevoisier() -> None:
+    path = dataset("attack", "mdecrevoisier", "TA0006-Credential Access", "T1110.xxx-Brut force",
+                   "ID 4776,4625-AccountRestore local bruteforce.jsonl")  # fmt: skip
+    det = BruteForceDetector(CFG.model_copy(update={"attempts": 8}))
+    alerts = feed(det, (parse_windows(line, CTX) for line in path.read_text().splitlines() if line.strip()))
+    assert {a.entity.key for a in alerts if a.rule.id == ATTEMPT.id} == {"user:admin", "user:administrator"}
+
+
+def test_sshd_companion_lines_are_not_extra_guesses() -> None:
+    rows = [
+        "Dec  1 10:00:00 srv sshd[1]: Invalid user bob from 10.0.0.9 port 1",
+        "Dec  1 10:00:00 srv sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 "
+        "tty=ssh ruser= rhost=10.0.0.9  user=bob",
+        "Dec  1 10:00:01 srv sshd[1]: Failed password for invalid user bob from 10.0.0.9 port 1 ssh2",
+    ]
+    det = detector()
+    feed(det, (parse(r) for r in rows))
+    assert sum(i.value for i in det.state.failures["ip:10.0.0.9"].items) == 1
+
+
+def test_kerberos_spray_mdecrevoisier() -> None:
+    path = dataset("attack", "mdecrevoisier", "TA0006-Credential Access", "T1110.xxx-Brut force",
+                   "ID4768-4771-Kerberos brutforce with non existing users.jsonl")  # fmt: skip
+    alerts = feed(BruteForceDetector(), (parse_windows(line, CTX) for line in path.read_text().splitlines() if line))
+    assert SPRAY.id in rules(alerts) and all(a.entity.kind in ("ip", "user") for a in alerts)
