@@ -15,6 +15,7 @@ from rich.table import Table
 
 from core.cli_collect import app as collect_app
 from core.cli_detect import detect_app, rules_app, run_detection_role
+from core.cli_hunt import hunt_app
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -24,6 +25,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(rules_app, name="rules")
 app.add_typer(detect_app, name="detect")
+app.add_typer(hunt_app, name="hunt")
 app.add_typer(collect_app)  # `vigil collect`
 console = Console()
 

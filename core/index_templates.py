@@ -18,8 +18,10 @@ KEYWORD = {"type": "keyword", "ignore_above": 2048}
 # has a lower-cased `.ci` subfield for the hunt's queries (detectors/hunt/fields.py). The keyword itself
 # keeps the original case: what the console shows and aggregates, and what `|cased` and `|re` query.
 CI_NORMALIZER = "vigil_lowercase"
-# 8191 chars: the longest value whose UTF-8 fits a Lucene term (32,766 bytes); longer ones are not indexed.
-LOG_KEYWORD = {**KEYWORD, "fields": {"ci": {"type": "keyword", "ignore_above": 8191, "normalizer": CI_NORMALIZER}}}
+# 8191 chars: the longest value whose UTF-8 surely fits a Lucene term (32,766 bytes); longer values are
+# kept in _source but not searchable (long SDDL strings, long script blocks: the stream still sees them).
+LONG_KEYWORD = {"type": "keyword", "ignore_above": 8191}
+LOG_KEYWORD = {**LONG_KEYWORD, "fields": {"ci": {**LONG_KEYWORD, "normalizer": CI_NORMALIZER}}}
 TEXT = {"type": "text"}
 IP = {"type": "ip", "ignore_malformed": True}
 LONG = {"type": "long", "ignore_malformed": True}

@@ -14,8 +14,9 @@ A rule the hunt cannot express exactly is not converted, with the reason (`vigil
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -26,9 +27,17 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from core.names import LOGS_PATTERN
-from detectors.hunt.fields import CI, FieldNames, NotConvertible, WindowsHuntFields
+from detectors.hunt.fields import (
+    ALIASES_4688,
+    ALIASES_DEFENDER,
+    CI,
+    EVENT_DATA,
+    FieldNames,
+    NotConvertible,
+    WindowsHuntFields,
+)
 from detectors.sigma import logsources as ls
-from detectors.sigma.loader import RuleInfo
+from detectors.sigma.loader import LoadedRules, RuleInfo, load_rules
 
 # Route keys a Security 4688 event carries (logsources.windows_event_routes).
 SEES_4688 = frozenset(ls.windows_event_routes(ls.SECURITY, "4688"))
@@ -42,8 +51,9 @@ class HuntQuery(BaseModel):
     logsource: dict[str, Any]
 
     def query(self) -> dict[str, Any]:
-        # keyword searches (no field) look at every `.ci` string, as the stream looks at every value
-        text = {"query_string": {"query": self.lucene, "fields": ["*" + CI], "analyze_wildcard": False}}
+        # keyword searches (no field) look at every event data value, as the stream does (it also reads the
+        # rendered `message`, a text field here: a keyword found only there is missed)
+        text = {"query_string": {"query": self.lucene, "fields": [EVENT_DATA + "*" + CI], "analyze_wildcard": False}}
         return {"bool": {"filter": [self.logsource], "must": [text]}}
 
 
@@ -72,7 +82,7 @@ def convert_rules(rules: Iterable[tuple[RuleInfo, SigmaRule]], names: FieldNames
     """Convert each rule; a deep copy is converted (pySigma pipelines mutate rules in place, and the
     same parsed rules may also be compiled by the stream engine)."""
     names = names or FieldNames()
-    backends = {sees: _backend(names, sees) for sees in (False, True)}
+    backends = {(a, b): _backend(names, a, b) for a in (False, True) for b in (False, True)}
     queries: dict[str, HuntQuery] = {}
     infos: dict[str, RuleInfo] = {}
     skipped: list[NotConverted] = []
@@ -85,6 +95,22 @@ def convert_rules(rules: Iterable[tuple[RuleInfo, SigmaRule]], names: FieldNames
         except SigmaError as exc:  # the Lucene backend refuses a construct
             skipped.append(_skip(info, "backend", str(exc)))
     return Conversion(queries, infos, skipped)
+
+
+def field_names(es: Elasticsearch, index: str = LOGS_PATTERN) -> FieldNames:
+    """The event data names indexed so far, so a rule's `commandline` finds the events' `CommandLine`."""
+    caps = es.field_caps(index=index, fields="winlog.event_data.*", ignore_unavailable=True, allow_no_indices=True)
+    return FieldNames.of(list(caps["fields"]))
+
+
+def load_conversion(
+    rule_paths: Sequence[Path], es: Elasticsearch | None, rule_ids: Collection[str] | None = None
+) -> tuple[Conversion, LoadedRules]:
+    """Load the rule files, convert (all, or `rule_ids`), validate against Elasticsearch when given."""
+    loaded = load_rules(list(rule_paths))
+    rules = [(i, r) for i, r in loaded.rules if rule_ids is None or i.id in rule_ids]
+    conversion = convert_rules(rules, field_names(es) if es is not None else None)
+    return (validate(es, conversion) if es is not None else conversion), loaded
 
 
 def validate(es: Elasticsearch, conversion: Conversion, index: str = LOGS_PATTERN) -> Conversion:
@@ -107,18 +133,20 @@ def _skip(info: RuleInfo, kind: str, message: str) -> NotConverted:
     return NotConverted(rule_id=info.id, title=info.title, path=info.path, kind=kind, reason=reason)
 
 
-def _backend(names: FieldNames, sees_4688: bool) -> LuceneBackend:
-    return LuceneBackend(ProcessingPipeline([ProcessingItem(WindowsHuntFields(names, sees_4688))]))
+def _backend(names: FieldNames, sees_4688: bool, sees_defender: bool) -> LuceneBackend:
+    aliases = {**(ALIASES_4688 if sees_4688 else {}), **(ALIASES_DEFENDER if sees_defender else {})}
+    return LuceneBackend(ProcessingPipeline([ProcessingItem(WindowsHuntFields(names, sees_4688, aliases))]))
 
 
-def convert_rule(backends: Mapping[bool, LuceneBackend], info: RuleInfo, rule: SigmaRule) -> HuntQuery:
-    """`backends`: by whether the rule's routes include Security 4688 (Sysmon names aliased there)."""
+def convert_rule(backends: Mapping[tuple[bool, bool], LuceneBackend], info: RuleInfo, rule: SigmaRule) -> HuntQuery:
+    """`backends`: by whether the rule's routes include Security 4688 (Sysmon names aliased there) and
+    Defender detections (antivirus names aliased there)."""
     route = ls.route_rule(info.logsource)
     if route.unsupported is not None:
         raise NotConvertible(route.unsupported, "unsupported-logsource")
     logsource = logsource_filter(route.keys)
-    sees_4688 = bool(set(route.keys) & SEES_4688)
-    converted = backends[sees_4688].convert_rule(copy.deepcopy(rule))
+    sees = (bool(set(route.keys) & SEES_4688), "cat:antivirus" in route.keys)
+    converted = backends[sees].convert_rule(copy.deepcopy(rule))
     if len(converted) != 1 or not isinstance(converted[0], str):
         raise NotConvertible(f"backend returned {len(converted)} queries", "backend")
     return HuntQuery(rule_id=info.id, lucene=converted[0], logsource=logsource)

@@ -54,9 +54,11 @@ SYSTEM_FIELDS: dict[str, tuple[str, ...]] = {
     "computername": ("winlog.computer_name",),
     "eventrecordid": ("winlog.record_id",),
 }
-# Security 4688 seen under the Sysmon process_creation names (view.py `_alias_4688`): an OR of both.
+# Aliases the stream sets on some events only, and only where the event lacks the name (`setdefault`):
+# Security 4688 under the Sysmon process_creation names, Defender detections under the antivirus names.
 ALIASES_4688: dict[str, str] = {"image": "NewProcessName", "parentimage": "ParentProcessName",
                                 "logonid": "SubjectLogonId"}  # fmt: skip
+ALIASES_DEFENDER: dict[str, str] = {"signature": "ThreatName", "filename": "Path"}
 # Fields the stream derives (view.py `_system_field`), or builds on 4688 from several values: no query.
 DERIVED = frozenset({"keywords", "level", "task", "opcode", "security_userid"})
 DERIVED_4688 = frozenset({"user"})  # `TargetDomainName\\TargetUserName`, else the subject's
@@ -96,16 +98,25 @@ class FieldNames:
     def event_data(self, sigma_name: str) -> tuple[str, ...]:
         return tuple(EVENT_DATA + n for n in self.by_norm.get(norm(sigma_name), (sigma_name.replace(" ", ""),)))
 
-    def resolve(self, sigma_name: str, sees_4688: bool) -> tuple[str, ...]:
+    def resolve(self, sigma_name: str, sees_4688: bool, aliases: Mapping[str, str]) -> list[Choice]:
+        """Where the stream reads the field: the event data name first (the view is built from it), then
+        the System field or alias, which the stream uses only when the event data lacks the name."""
         key = norm(sigma_name)
         if key in DERIVED or (sees_4688 and key in DERIVED_4688):
             raise NotConvertible(f"field '{sigma_name}' is derived by the stream from several values", "derived-field")
-        if key in SYSTEM_FIELDS:
-            return SYSTEM_FIELDS[key]
-        fields = self.event_data(sigma_name)
-        if key in ALIASES_4688:
-            fields += self.event_data(ALIASES_4688[key])
-        return fields
+        own = self.event_data(sigma_name)
+        fallback = SYSTEM_FIELDS.get(key, ()) or (self.event_data(aliases[key]) if key in aliases else ())
+        if key in SYSTEM_FIELDS and key not in self.by_norm:
+            return [Choice(f) for f in fallback]  # no event data of that name anywhere: the System field
+        return [Choice(f) for f in own] + [Choice(f, absent=own) for f in fallback]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Match on `field`, when none of `absent` exists (how `setdefault` in the stream's view reads)."""
+
+    field: str
+    absent: tuple[str, ...] = ()
 
 
 @dataclass
@@ -114,28 +125,32 @@ class WindowsHuntFields(DetectionItemTransformation):
 
     names: FieldNames = field(default_factory=FieldNames)
     sees_4688: bool = False  # the rule's routes include Security 4688, seen with Sysmon names
+    aliases: Mapping[str, str] = field(default_factory=dict)  # ALIASES_4688 and/or ALIASES_DEFENDER
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | SigmaDetectionItem | None:
         item = detection_item
-        parts: list[tuple[bool, SigmaType]] = [_adapt(v) for v in _flatten(item.value)]
+        parts: list[tuple[bool, SigmaType]] = [p for v in _flatten(item.value) for p in _adapt(v)]
         if item.field is None:  # keyword search: the query's default fields are the `.ci` ones
             if not all(ci for ci, _ in parts):
                 raise NotConvertible("case-sensitive or regex keyword search", "keyword-regex")
             return _item(None, [v for _, v in parts], item)
         if self.sees_4688 and norm(item.field) == "integritylevel":
             return self._integrity_level(item, parts)
-        fields = self.names.resolve(item.field, self.sees_4688)
+        choices = self.names.resolve(item.field, self.sees_4688, self.aliases)
         groups = [(ci, [v for c, v in parts if c == ci]) for ci in (True, False)]
         linking = item.value_linking  # OR (default) or AND (`|all`): within one field, across its groups
         per_field: list[SigmaDetectionItem | SigmaDetection] = []
-        for name in fields:
+        for choice in choices:
             items: list[SigmaDetectionItem | SigmaDetection] = [
-                _item(name + CI if ci else name, values, item) for ci, values in groups if values
+                _item(choice.field + CI if ci else choice.field, values, item) for ci, values in groups if values
             ]
-            per_field.append(items[0] if len(items) == 1 else SigmaDetection(items, item.source, item_linking=linking))
+            match = items[0] if len(items) == 1 else SigmaDetection(items, item.source, item_linking=linking)
+            if choice.absent:
+                missing = [_item(f, [SigmaNull()], item) for f in choice.absent]
+                match = SigmaDetection([*missing, match], item.source, item_linking=ConditionAND)
+            per_field.append(match)
         if len(per_field) == 1:
             return per_field[0]
-        # aliases (Image = NewProcessName on 4688): an event carries one of them, so any field may match
         return SigmaDetection(per_field, item.source, item_linking=ConditionOR)
 
     def _integrity_level(self, item: SigmaDetectionItem, parts: list[tuple[bool, SigmaType]]) -> SigmaDetection:
@@ -166,23 +181,25 @@ def _flatten(values: Sequence[SigmaType]) -> list[SigmaType]:
     return out
 
 
-def _adapt(value: SigmaType) -> tuple[bool, SigmaType]:
-    """(on the `.ci` subfield?, the value to query)."""
+def _adapt(value: SigmaType) -> list[tuple[bool, SigmaType]]:
+    """(on the `.ci` subfield?, the value to query), one or two per Sigma value."""
     if isinstance(value, SigmaCasedString):
         plain = SigmaString("")
         plain.s, plain.original = value.s, value.original
-        return False, plain
+        return [(False, plain)]
     if isinstance(value, SigmaString):
-        return True, value.lower()
+        return [(True, value.lower())]
     if isinstance(value, SigmaRegularExpression):
         ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
         if value.flags - {SigmaRegularExpressionFlag.IGNORECASE}:
             raise NotConvertible("regex flags m/s have no Lucene equivalent", "regex")
         text, inline = regex_to_lucene(str(value.regexp))
         ignore_case = ignore_case or inline
-        return ignore_case, SigmaRegularExpression(lower_regex(text) if ignore_case else text)
-    if isinstance(value, SigmaNumber | SigmaBool | SigmaNull | SigmaExists):
-        return False, value
+        return [(ignore_case, SigmaRegularExpression(lower_regex(text) if ignore_case else text))]
+    if isinstance(value, SigmaNull):  # the stream's null is "absent or empty" (special.py)
+        return [(False, value), (False, SigmaString(""))]
+    if isinstance(value, SigmaNumber | SigmaBool | SigmaExists):
+        return [(False, value)]
     # compare (lt/gt on keyword would be lexicographic), cidr (keyword, not ip), fieldref, placeholders
     kind = type(value).__name__.removeprefix("Sigma").removesuffix("Expression").lower()
     raise NotConvertible(f"{type(value).__name__} values have no exact query on keyword event data", kind)

@@ -30,6 +30,7 @@ from kafka import KafkaProducer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import VigilError
+from core.settings import Settings
 from detectors.alerting import AlertingSettings
 from detectors.hunt.convert import Conversion
 from detectors.hunt.run import Hunter, HuntResult, Scope, send_alerts
@@ -58,6 +59,12 @@ class HuntSettings(BaseModel):
             raise ValueError(f"hunt lookback {self.lookback} is shorter than the interval {self.interval}: "
                              "events between two passes would never be searched")  # fmt: skip
         return self
+
+    @classmethod
+    def of(cls, settings: Settings) -> HuntSettings:
+        lookback = settings.hunt_lookback_s
+        return cls.model_validate({"interval": settings.hunt_interval_s, "overlap": settings.hunt_overlap_s,
+                                   "lookback": lookback})  # fmt: skip
 
     @property
     def window(self) -> timedelta:

@@ -14,13 +14,11 @@ from collections import defaultdict
 import pytest
 from elasticsearch import Elasticsearch
 
+from core.index_templates import LONG_KEYWORD
 from core.models.ecs import EcsEvent
-from core.names import LOGS_PATTERN
-from detectors.hunt.convert import Conversion, convert_rules
-from detectors.hunt.fields import FieldNames
+from detectors.hunt.convert import Conversion, convert_rules, field_names, validate
 from detectors.sigma import SigmaEngine
-from detectors.sigma.loader import load_rules, load_texts
-from tests.integration.hunt_support import attack_events, index_events, rule_paths, sources_scope
+from tests.integration.hunt_support import attack_events, index_events, sources_scope
 
 pytestmark = pytest.mark.integration
 INDEX = "logs-system-hunt-conversion"
@@ -40,10 +38,6 @@ def settings_module(stack, tmp_path_factory):
 
     return Settings(kafka_bootstrap=stack.config.kafka_bootstrap, es_url=stack.config.es_url,
                     data_dir=tmp_path_factory.mktemp("hunt-conv"))  # fmt: skip
-
-
-def field_names(es: Elasticsearch) -> FieldNames:
-    return FieldNames.of(list(es.field_caps(index=LOGS_PATTERN, fields="winlog.event_data.*")["fields"]))
 
 
 def es_hits(es: Elasticsearch, conversion: Conversion, rule_ids: list[str], scope: dict) -> dict[str, set[str]]:
@@ -66,20 +60,28 @@ def stream_matches(engine: SigmaEngine, events: list[EcsEvent]) -> dict[str, set
     return out
 
 
-def test_every_converted_rule_hits_exactly_the_events_the_stream_matches(indexed) -> None:
+def test_every_converted_rule_hits_exactly_the_events_the_stream_matches(indexed, sigma_rules) -> None:
     es, events = indexed
-    loaded = load_rules(rule_paths())  # the full SigmaHQ set, parsed once for both engines
-    engine = SigmaEngine.from_loaded(loaded)
-    conversion = convert_rules(loaded.rules, field_names(es))
+    loaded, engine = sigma_rules  # the full SigmaHQ set, parsed once for both
+    conversion = validate(es, convert_rules(loaded.rules, field_names(es, INDEX)), INDEX)
+    scope = sources_scope(events)
     assert len(conversion.queries) > 2500, conversion.by_reason()
     assert set(conversion.by_reason()) <= {"unsupported-logsource", "non-windows", "derived-field", "cidr",
-                                           "fieldreference", "regex", "backend"}  # fmt: skip
+                                           "fieldreference", "regex", "backend", "es-refused"}  # fmt: skip
 
-    stream = stream_matches(engine, events)
-    hunt = es_hits(es, conversion, sources_scope(events))
+    # Values longer than the index keeps searchable (8,191 characters: long SDDL, long script blocks) are
+    # a known limit of the hunt: those events are compared apart, and must stay rare.
+    long_values = {
+        e.event.id
+        for e in events
+        if any(len(str(v)) > LONG_KEYWORD["ignore_above"] for v in (e.winlog.event_data if e.winlog else {}).values())
+    }
+    assert len(long_values) < 0.01 * len(events)
+    stream = {r: ids - long_values for r, ids in stream_matches(engine, events).items()}
+    hunt = {r: ids - long_values for r, ids in es_hits(es, conversion, list(conversion.queries), scope).items()}
     compared = [r for r in conversion.queries if stream.get(r) or hunt.get(r)]
     wrong = {r: (len(stream.get(r, ())), len(hunt[r]), conversion.queries[r].lucene[:300])
              for r in compared if stream.get(r, set()) != hunt[r]}  # fmt: skip
     assert not wrong, wrong
-    assert len(compared) >= 40  # rules that fire on these events, each compared event by event
-    assert sum(len(hunt[r]) for r in compared) > 1000
+    assert len(compared) >= 150  # rules that fire on these events, each compared event by event
+    assert sum(len(hunt[r]) for r in compared) > 1500
