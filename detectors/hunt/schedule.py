@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,7 @@ class HuntScheduler:
         self.metrics: Counter[str] = Counter()
         self.stop_event = threading.Event()
 
-    def run_pass(self, rule_ids: Mapping[str, object] | None = None) -> list[HuntResult]:
+    def run_pass(self, rule_ids: Iterable[str] | None = None) -> list[HuntResult]:
         """One pass of every converted rule (or of `rule_ids`); a rule that fails is counted, logged,
         and retried over the same window by the next pass (its checkpoint does not move)."""
         now = self.clock()
