@@ -17,6 +17,7 @@ from core.cli_api import serve, token_app
 from core.cli_collect import app as collect_app
 from core.cli_demo import demo
 from core.cli_detect import detect_app, rules_app, run_detection_role
+from core.cli_hunt import hunt_app
 from core.cli_report import register as register_report
 from core.cli_retention import register as register_retention
 from core.settings import get_settings
@@ -34,6 +35,7 @@ app.add_typer(token_app, name="token")
 app.command("api")(serve)
 app.add_typer(rules_app, name="rules")
 app.add_typer(detect_app, name="detect")
+app.add_typer(hunt_app, name="hunt")
 console = Console()
 
 STACK_DIR = Path("var/stack")

@@ -14,17 +14,29 @@ from core.names import ALERTS_INDEX, EVIDENCE_PREFIX, HOLDS_INDEX, RETENTION_LOG
 from core.settings import Settings
 
 KEYWORD = {"type": "keyword", "ignore_above": 2048}
+# Sigma matches case-insensitively by default, keyword terms are exact: every string of `logs-*` also
+# has a lower-cased `.ci` subfield for the hunt's queries (detectors/hunt/fields.py). The keyword itself
+# keeps the original case: what the console shows and aggregates, and what `|cased` and `|re` query.
+CI_NORMALIZER = "vigil_lowercase"
+# 8191 chars: the longest value whose UTF-8 surely fits a Lucene term (32,766 bytes); longer values are
+# kept in _source but not searchable (long SDDL strings, long script blocks: the stream still sees them).
+LONG_KEYWORD = {"type": "keyword", "ignore_above": 8191}
+LOG_KEYWORD = {**LONG_KEYWORD, "fields": {"ci": {**LONG_KEYWORD, "normalizer": CI_NORMALIZER}}}
 TEXT = {"type": "text"}
 IP = {"type": "ip", "ignore_malformed": True}
 LONG = {"type": "long", "ignore_malformed": True}
 DATE = {"type": "date"}
 
 
+def _with_text(keyword: dict[str, Any]) -> dict[str, Any]:
+    return {**keyword, "fields": {**keyword.get("fields", {}), "text": TEXT}}
+
+
 def _endpoint() -> dict[str, Any]:
     return {
         "properties": {
             "ip": IP, "port": LONG, "bytes": LONG, "packets": LONG,
-            "address": KEYWORD, "domain": KEYWORD, "mac": KEYWORD,
+            "address": LOG_KEYWORD, "domain": LOG_KEYWORD, "mac": LOG_KEYWORD,
         }
     }  # fmt: skip
 
@@ -37,20 +49,21 @@ ECS_PROPERTIES: dict[str, Any] = {
     "source": _endpoint(),
     "destination": _endpoint(),
     "host": {"properties": {"ip": IP}},
-    "process": {"properties": {"pid": LONG, "command_line": {**KEYWORD, "fields": {"text": TEXT}},
+    "process": {"properties": {"pid": LONG, "command_line": _with_text(LOG_KEYWORD),
                                "parent": {"properties": {"pid": LONG}}}},
-    "file": {"properties": {"size": LONG, "path": {**KEYWORD, "fields": {"text": TEXT}}}},
+    "file": {"properties": {"size": LONG, "path": _with_text(LOG_KEYWORD)}},
     "http": {"properties": {"request": {"properties": {"bytes": LONG}},
                             "response": {"properties": {"bytes": LONG, "status_code": LONG}}}},
     "network": {"properties": {"bytes": LONG, "packets": LONG}},
     "email": {"properties": {"size": LONG}},
     "winlog": {"properties": {"record_id": LONG, "event_data": {"type": "object", "dynamic": True}}},
     "log": {"properties": {"offset": LONG}},
-    "url": {"properties": {"port": LONG, "original": {**KEYWORD, "fields": {"text": TEXT}}}},
+    "url": {"properties": {"port": LONG, "original": _with_text(LOG_KEYWORD)}},
 }  # fmt: skip
 
 # Every other string is a keyword: exact, aggregatable, and what Sigma-to-Lucene queries expect.
 DYNAMIC_TEMPLATES = [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": KEYWORD}}]
+LOG_DYNAMIC_TEMPLATES = [{"strings_as_keyword": {"match_mapping_type": "string", "mapping": LOG_KEYWORD}}]
 
 
 DEADLETTER_MAPPINGS: dict[str, Any] = {
@@ -92,8 +105,11 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
             index_patterns=[f"logs-{category.value}-*"],
             priority=500,
             template={
-                "settings": _settings(settings),
-                "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
+                "settings": {
+                    **_settings(settings),
+                    "analysis": {"normalizer": {CI_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}},
+                },
+                "mappings": {"dynamic_templates": LOG_DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
                 "aliases": {"vigil-logs": {}},
             },
         )

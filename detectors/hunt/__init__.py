@@ -1,0 +1,1 @@
+"""Scheduled and on-demand hunts: Sigma rules as Elasticsearch queries over `logs-*`."""

@@ -1,0 +1,183 @@
+"""Sigma rules → Elasticsearch queries over `logs-*`, through pySigma's Lucene backend.
+
+Per rule: the stream's routing (`logsources.route_rule`) gives the log-source filter, written here as
+DSL on `winlog.channel.ci` / `winlog.event_id` exactly as `logsources.windows_event_routes` routes an
+event; `WindowsHuntFields` maps the detection to Vigil's fields; `LuceneBackend` (output `default`,
+a query string, never `siem_rule*`, which downloads MITRE data at run time) writes the condition. The
+query runs as `bool(filter=[log source], must=[query_string])`. ES|QL is not used: the local
+Elasticsearch is the OSS distribution (no `_query` endpoint, no EQL), and Lucene covers every
+construct ES|QL would.
+
+A rule the hunt cannot express exactly is not converted, with the reason (`vigil hunt rules --skipped`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from pydantic import BaseModel
+from sigma.backends.elasticsearch import LuceneBackend
+from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.rule import SigmaRule
+
+from core.names import LOGS_PATTERN
+from detectors.hunt.fields import (
+    ALIASES_4688,
+    ALIASES_DEFENDER,
+    CI,
+    EVENT_DATA,
+    FieldNames,
+    NotConvertible,
+    WindowsHuntFields,
+)
+from detectors.sigma import logsources as ls
+from detectors.sigma.loader import LoadedRules, RuleInfo, load_rules
+
+# Route keys a Security 4688 event carries (logsources.windows_event_routes).
+SEES_4688 = frozenset(ls.windows_event_routes(ls.SECURITY, "4688"))
+
+
+class HuntQuery(BaseModel):
+    """One converted rule: what `search.py` runs."""
+
+    rule_id: str
+    lucene: str
+    logsource: dict[str, Any]
+
+    def query(self) -> dict[str, Any]:
+        # keyword searches (no field) look at every event data value, as the stream does (it also reads the
+        # rendered `message`, a text field here: a keyword found only there is missed)
+        text = {"query_string": {"query": self.lucene, "fields": [EVENT_DATA + "*" + CI], "analyze_wildcard": False}}
+        return {"bool": {"filter": [self.logsource], "must": [text]}}
+
+
+class NotConverted(BaseModel):
+    rule_id: str
+    title: str
+    path: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conversion:
+    queries: dict[str, HuntQuery]
+    rules: dict[str, RuleInfo]
+    skipped: list[NotConverted]
+
+    def by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for skip in self.skipped:
+            out[skip.kind] = out.get(skip.kind, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def convert_rules(rules: Iterable[tuple[RuleInfo, SigmaRule]], names: FieldNames | None = None) -> Conversion:
+    """Convert each rule; a deep copy is converted (pySigma pipelines mutate rules in place, and the
+    same parsed rules may also be compiled by the stream engine)."""
+    names = names or FieldNames()
+    backends = {(a, b): _backend(names, a, b) for a in (False, True) for b in (False, True)}
+    queries: dict[str, HuntQuery] = {}
+    infos: dict[str, RuleInfo] = {}
+    skipped: list[NotConverted] = []
+    for info, rule in rules:
+        try:
+            queries[info.id] = convert_rule(backends, info, rule)
+            infos[info.id] = info
+        except NotConvertible as exc:
+            skipped.append(_skip(info, exc.kind, str(exc)))
+        except SigmaError as exc:  # the Lucene backend refuses a construct
+            skipped.append(_skip(info, "backend", str(exc)))
+    return Conversion(queries, infos, skipped)
+
+
+def field_names(es: Elasticsearch, index: str = LOGS_PATTERN) -> FieldNames:
+    """The event data names indexed so far, so a rule's `commandline` finds the events' `CommandLine`."""
+    caps = es.field_caps(index=index, fields="winlog.event_data.*", ignore_unavailable=True, allow_no_indices=True)
+    return FieldNames.of(list(caps["fields"]))
+
+
+def load_conversion(
+    rule_paths: Sequence[Path], es: Elasticsearch | None, rule_ids: Collection[str] | None = None
+) -> tuple[Conversion, LoadedRules]:
+    """Load the rule files, convert (all, or `rule_ids`), validate against Elasticsearch when given."""
+    loaded = load_rules(list(rule_paths))
+    rules = [(i, r) for i, r in loaded.rules if rule_ids is None or i.id in rule_ids]
+    conversion = convert_rules(rules, field_names(es) if es is not None else None)
+    return (validate(es, conversion) if es is not None else conversion), loaded
+
+
+def validate(es: Elasticsearch, conversion: Conversion, index: str = LOGS_PATTERN) -> Conversion:
+    """Ask Elasticsearch to parse every query with a regex (Lucene turns each into an automaton and
+    refuses those too large to determinize, e.g. `.{1000,}`); such rules move to the skipped list."""
+    queries, skipped = dict(conversion.queries), list(conversion.skipped)
+    for rule_id, query in conversion.queries.items():
+        if ":/" not in query.lucene:
+            continue
+        answer = es.indices.validate_query(index=index, query=query.query(), explain=True)
+        if not answer.get("valid", True):
+            reason = str(answer.get("error") or answer.get("explanations", [{}])[0].get("error", "invalid"))
+            del queries[rule_id]
+            skipped.append(_skip(conversion.rules[rule_id], "es-refused", f"Elasticsearch: {reason[:300]}"))
+    return Conversion(queries, {r: conversion.rules[r] for r in queries}, skipped)
+
+
+def _skip(info: RuleInfo, kind: str, message: str) -> NotConverted:
+    reason = message.split(" (while applying processing pipeline", 1)[0]  # pySigma appends the rule path
+    return NotConverted(rule_id=info.id, title=info.title, path=info.path, kind=kind, reason=reason)
+
+
+def _backend(names: FieldNames, sees_4688: bool, sees_defender: bool) -> LuceneBackend:
+    aliases = {**(ALIASES_4688 if sees_4688 else {}), **(ALIASES_DEFENDER if sees_defender else {})}
+    return LuceneBackend(ProcessingPipeline([ProcessingItem(WindowsHuntFields(names, sees_4688, aliases))]))
+
+
+def convert_rule(backends: Mapping[tuple[bool, bool], LuceneBackend], info: RuleInfo, rule: SigmaRule) -> HuntQuery:
+    """`backends`: by whether the rule's routes include Security 4688 (Sysmon names aliased there) and
+    Defender detections (antivirus names aliased there)."""
+    route = ls.route_rule(info.logsource)
+    if route.unsupported is not None:
+        raise NotConvertible(route.unsupported, "unsupported-logsource")
+    logsource = logsource_filter(route.keys)
+    sees = (bool(set(route.keys) & SEES_4688), "cat:antivirus" in route.keys)
+    converted = backends[sees].convert_rule(copy.deepcopy(rule))
+    if len(converted) != 1 or not isinstance(converted[0], str):
+        raise NotConvertible(f"backend returned {len(converted)} queries", "backend")
+    return HuntQuery(rule_id=info.id, lucene=converted[0], logsource=logsource)
+
+
+def logsource_filter(keys: Sequence[str]) -> dict[str, Any]:
+    """The DSL filter selecting the events the stream routes to these keys (Windows keys only)."""
+    return _any([_route(k) for k in keys])
+
+
+def _route(key: str) -> dict[str, Any]:
+    kind, _, value = key.partition(":")
+    if key == "win:*":  # every Windows event but Sysmon for Linux, which routes as Linux
+        return {"bool": {"filter": [{"exists": {"field": "winlog.channel"}}],
+                         "must_not": [_channel(ls.LINUX_SYSMON)]}}  # fmt: skip
+    if kind == "win":
+        return _channel(value)
+    if kind == "wincat" and value in ls.WINDOWS_CATEGORIES:
+        return _any([_pair(channel, event_id) for channel, event_id in ls.WINDOWS_CATEGORIES[value]])
+    if key == "cat:antivirus":
+        return _any([_pair(ls.DEFENDER, event_id) for event_id in ls.DEFENDER_DETECTIONS])
+    raise NotConvertible(f"route '{key}': the hunt's field mapping covers Windows event logs only", "non-windows")
+
+
+def _channel(channel: str) -> dict[str, Any]:
+    return {"term": {"winlog.channel" + CI: channel}}  # the stream routes on the lower-cased channel
+
+
+def _pair(channel: str, event_id: str) -> dict[str, Any]:
+    return {"bool": {"filter": [_channel(channel), {"term": {"winlog.event_id": event_id}}]}}
+
+
+def _any(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}

@@ -1,0 +1,177 @@
+"""Scheduled hunts: every converted rule over `logs-*` every `interval`, without gaps.
+
+Windows. A pass at `now` searches [start, now) with start = min(last end − overlap, now − lookback):
+on schedule that is the lookback (default interval + overlap, never less than the interval); after
+a restart or an outage it reaches back to where the rule's last successful pass ended, so nothing
+falls between two passes (at most `max_catchup`, the 60-day retention). The overlap covers events
+that were not yet searchable at the previous pass (refresh interval, indexing lag). Scheduled passes
+select by event time OR ingestion time (`search.time_filter`), so late-arriving events with old
+timestamps are found by the next pass.
+
+Checkpoint. Per rule, after its alerts were flushed to Kafka: the end of its last successful pass,
+its alerting state (open suppression windows) and the event ids already counted inside the overlap;
+one JSON file per rule, replaced atomically. A failed rule keeps its old checkpoint, so its next pass
+covers the failed window again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from kafka import KafkaProducer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.errors import VigilError
+from core.settings import Settings
+from detectors.alerting import AlertingSettings
+from detectors.hunt.convert import Conversion
+from detectors.hunt.run import Hunter, HuntResult, Scope, send_alerts
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class HuntCheckpointError(VigilError):
+    """A hunt checkpoint exists but cannot be read: guessing its window could skip or repeat events."""
+
+
+class HuntSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    interval: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    overlap: timedelta = Field(default=timedelta(minutes=2), ge=timedelta(0))
+    lookback: timedelta | None = Field(default=None, description="default interval + overlap")
+    max_catchup: timedelta = Field(default=timedelta(days=60), description="how far a restart reaches back")
+    page_size: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _lookback_covers_interval(self) -> HuntSettings:
+        if self.lookback is not None and self.lookback < self.interval:
+            raise ValueError(f"hunt lookback {self.lookback} is shorter than the interval {self.interval}: "
+                             "events between two passes would never be searched")  # fmt: skip
+        return self
+
+    @classmethod
+    def of(cls, settings: Settings) -> HuntSettings:
+        lookback = settings.hunt_lookback_s
+        return cls.model_validate({"interval": settings.hunt_interval_s, "overlap": settings.hunt_overlap_s,
+                                   "lookback": lookback})  # fmt: skip
+
+    @property
+    def window(self) -> timedelta:
+        return self.lookback if self.lookback is not None else self.interval + self.overlap
+
+
+def pass_window(now: datetime, last_end: datetime | None, settings: HuntSettings) -> tuple[datetime, datetime]:
+    """[start, end) of the pass at `now` for a rule whose last successful pass ended at `last_end`."""
+    start = now - settings.window
+    if last_end is not None:
+        start = min(start, last_end - settings.overlap)
+    return max(start, now - settings.max_catchup), now
+
+
+class HuntCheckpoint(BaseModel):
+    rule_id: str
+    last_end: AwareDatetime
+    written_at: AwareDatetime
+    state: dict[str, Any] = Field(default_factory=dict)  # Hunter.snapshot()
+
+
+class HuntCheckpointStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, rule_id: str) -> Path:
+        return self.root / f"{rule_id}.json"
+
+    def load(self, rule_id: str) -> HuntCheckpoint | None:
+        path = self.path(rule_id)
+        try:
+            return HuntCheckpoint.model_validate_json(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except ValidationError as exc:
+            raise HuntCheckpointError(f"hunt checkpoint {path} is unreadable ({exc.errors()[0]['msg']}); "
+                                      "move it away to restart this rule from its lookback") from exc  # fmt: skip
+
+    def save(self, checkpoint: HuntCheckpoint) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path(checkpoint.rule_id)
+        tmp = path.with_suffix(".json.tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(checkpoint.model_dump_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+
+class HuntScheduler:
+    def __init__(
+        self,
+        es: Elasticsearch,
+        producer: KafkaProducer,
+        conversion: Conversion,
+        settings: HuntSettings,
+        alerting: AlertingSettings,
+        store: HuntCheckpointStore,
+        clock: Clock = lambda: datetime.now(UTC),
+        scope: Scope = None,
+    ) -> None:
+        self.es = es
+        self.producer = producer
+        self.conversion = conversion
+        self.settings = settings
+        self.alerting = alerting
+        self.store = store
+        self.clock = clock
+        self.scope = scope
+        self.metrics: Counter[str] = Counter()
+        self.stop_event = threading.Event()
+
+    def run_pass(self, rule_ids: Iterable[str] | None = None) -> list[HuntResult]:
+        """One pass of every converted rule (or of `rule_ids`); a rule that fails is counted, logged,
+        and retried over the same window by the next pass (its checkpoint does not move)."""
+        now = self.clock()
+        results: list[HuntResult] = []
+        for rule_id in rule_ids or self.conversion.queries:
+            try:
+                results.append(self._run_rule(rule_id, now))
+            except (ApiError, TransportError) as exc:
+                self.metrics["rule_errors"] += 1
+                log.warning("hunt of rule %s failed, retried next pass: %s", rule_id, exc)
+        self.metrics["passes"] += 1
+        return results
+
+    def _run_rule(self, rule_id: str, now: datetime) -> HuntResult:
+        saved = self.store.load(rule_id)
+        hunter = Hunter(self.conversion.queries[rule_id], self.conversion.rules[rule_id], self.alerting)
+        if saved is not None:
+            hunter.restore(saved.state)
+        start, end = pass_window(now, saved.last_end if saved else None, self.settings)
+        result = hunter.run(self.es, start, end, now, by_ingested=True, scope=self.scope,
+                            page_size=self.settings.page_size)  # fmt: skip
+        send_alerts(self.producer, result.alerts)
+        self.producer.flush()  # Kafka has the alerts before the window counts as done
+        self.store.save(HuntCheckpoint(rule_id=rule_id, last_end=end, written_at=now, state=hunter.snapshot()))
+        self.metrics["events"] += result.new_events
+        self.metrics["alerts_sent"] += len(result.alerts)
+        return result
+
+    def run(self, *, once: bool = False) -> None:
+        """Pass after pass, one `interval` apart (a pass longer than the interval starts the next at once)."""
+        while not self.stop_event.is_set():
+            started = self.clock()
+            self.run_pass()
+            if once:
+                return
+            elapsed = (self.clock() - started).total_seconds()
+            self.stop_event.wait(max(0.0, self.settings.interval.total_seconds() - elapsed))

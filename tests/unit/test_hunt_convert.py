@@ -1,0 +1,102 @@
+"""Sigma → Lucene for the hunt: field names, case handling, regex translation, what is refused."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from detectors.hunt.convert import convert_rules
+from detectors.hunt.fields import FieldNames, NotConvertible, regex_to_lucene
+from detectors.sigma.loader import load_texts
+
+NAMES = FieldNames.of(["winlog.event_data.CommandLine", "winlog.event_data.Image", "winlog.event_data.NewProcessName",
+                       "winlog.event_data.CommandLine.ci", "winlog.event_data.ServiceName"])  # fmt: skip
+
+
+def rule(detection: str, logsource: str = "category: process_creation\n    product: windows") -> str:
+    return f"title: t\nid: 11111111-1111-1111-1111-111111111111\nlogsource:\n    {logsource}\ndetection:\n{detection}"
+
+
+def lucene(detection: str, **kw: str) -> str:
+    conversion = convert_rules(load_texts({"r.yml": rule(detection, **kw)}).rules, NAMES)
+    assert not conversion.skipped, conversion.skipped
+    return next(iter(conversion.queries.values())).lucene
+
+
+def skipped(detection: str) -> str:
+    conversion = convert_rules(load_texts({"r.yml": rule(detection)}).rules, NAMES)
+    assert not conversion.queries
+    return conversion.skipped[0].kind
+
+
+def test_default_values_are_lower_cased_on_the_ci_subfield_with_the_indexed_field_spelling() -> None:
+    q = lucene("    sel:\n        commandline|contains: 'WhoAmI /ALL'\n    condition: sel")
+    assert q == r"winlog.event_data.CommandLine.ci:*whoami\ \/all*"
+
+
+def test_cased_stays_on_the_keyword_with_its_case() -> None:
+    q = lucene("    sel:\n        CommandLine|cased|contains: 'WhoAmI'\n    condition: sel")
+    assert q == "winlog.event_data.CommandLine:*WhoAmI*"
+
+
+def test_process_creation_image_also_reads_the_4688_name() -> None:
+    q = lucene("    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel")
+    assert "winlog.event_data.Image.ci:*\\\\cmd.exe" in q and "winlog.event_data.NewProcessName.ci:*\\\\cmd.exe" in q
+
+
+def test_keyword_lists_and_all_lists() -> None:
+    q = lucene("    sel:\n        CommandLine|contains|all: ['-enc', 'Hidden']\n    condition: sel")
+    assert q == r"winlog.event_data.CommandLine.ci:*\-enc* AND winlog.event_data.CommandLine.ci:*hidden*"
+    q = lucene("    keywords:\n        - 'MiMiKaTz'\n        - 'sekurlsa'\n    condition: keywords")
+    assert q == "*mimikatz* OR *sekurlsa*"  # on every `.ci` field (HuntQuery.query)
+
+
+def test_windows_system_fields_and_event_ids() -> None:
+    q = lucene("    sel:\n        EventID: 7045\n        Channel: System\n    condition: sel",
+               logsource="product: windows\n    service: system")  # fmt: skip
+    assert q == "winlog.event_id:7045 AND winlog.channel.ci:system"
+
+
+def test_regexes_are_translated_to_whole_term_lucene() -> None:
+    q = lucene("    sel:\n        CommandLine|re: '\\s-[Ee]nc'\n    condition: sel")
+    assert q == r"winlog.event_data.CommandLine:/.*(\s-[Ee]nc).*/"
+    q = lucene("    sel:\n        CommandLine|re|i: '^POWERSHELL\\.exe\\s'\n    condition: sel")
+    assert q == r"winlog.event_data.CommandLine.ci:/(powershell\.exe\s).*/"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "lucene_pattern", "samples"),
+    [
+        ("abc", ".*(abc).*", ["xabcx", "abc"]),
+        ("^abc$", "abc", ["abc"]),
+        ("a|b", ".*(a|b).*", ["xbx"]),
+        ("(?:ab)+c", ".*((ab)+c).*", ["ababc"]),
+        ('say "hi"@home', '.*(say \\"hi\\"\\@home).*', ['say "hi"@home']),
+        ("x.*?y", ".*(x.*y).*", ["x--y"]),
+    ],
+)
+def test_regex_translation_matches_the_same_whole_terms(pattern: str, lucene_pattern: str, samples: list[str]) -> None:
+    translated, ignore_case = regex_to_lucene(pattern)
+    assert translated == lucene_pattern and not ignore_case
+    python_whole = re.sub(r'\\([@"])', r"\1", translated)  # Lucene's extra escapes are literals in Python
+    for sample in samples:
+        assert re.search(pattern, sample) and re.fullmatch(python_whole, sample)
+
+
+@pytest.mark.parametrize("pattern", [r"\bword", r"(?=a)b", r"(a)\1", "a^b", "^a|b"])
+def test_regexes_without_a_lucene_equivalent_are_refused(pattern: str) -> None:
+    with pytest.raises(NotConvertible):
+        regex_to_lucene(pattern)
+
+
+def test_refused_constructs_are_reported_with_a_reason() -> None:
+    assert skipped("    sel:\n        SourceIp|cidr: '10.0.0.0/8'\n    condition: sel") == "cidr"
+    assert skipped("    sel:\n        User: 'NT AUTHORITY\\SYSTEM'\n    condition: sel") == "derived-field"
+    assert skipped("    sel:\n        ProcessId|gt: 4\n    condition: sel") == "compare"
+    text = rule(
+        "    sel:\n        Image: /bin/sh\n    condition: sel",
+        logsource="category: process_creation\n    product: linux",
+    )
+    linux = convert_rules(load_texts({"r.yml": text}).rules)
+    assert linux.skipped[0].kind == "non-windows"
