@@ -259,10 +259,11 @@ class LocalStack:
         classpath = f"{KAFKA_LIB}/*"
         java = str(Path(_java_home()) / "bin" / "java")
         if not (logs / "meta.properties").exists():
+            # An id may start with "-" (1 in 32): passed as "--cluster-id=<id>" it is never read as an option.
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             result = subprocess.run(
                 [java, "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool",
-                 "format", "-t", cluster_id, "-c", str(props)],
+                 "format", f"--cluster-id={cluster_id}", "-c", str(props)],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
             if result.returncode != 0:
