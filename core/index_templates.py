@@ -98,20 +98,24 @@ def _settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _logs_template(settings: Settings) -> dict[str, Any]:
+    """Settings and mappings of a day of logs; evidence copies keep them (the `.ci` normalizer included)."""
+    return {
+        "settings": {
+            **_settings(settings),
+            "analysis": {"normalizer": {CI_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}},
+        },
+        "mappings": {"dynamic_templates": LOG_DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
+    }
+
+
 def install_templates(es: Elasticsearch, settings: Settings) -> None:
     for category in Category:
         es.indices.put_index_template(
             name=f"vigil-logs-{category.value}",
             index_patterns=[f"logs-{category.value}-*"],
             priority=500,
-            template={
-                "settings": {
-                    **_settings(settings),
-                    "analysis": {"normalizer": {CI_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}},
-                },
-                "mappings": {"dynamic_templates": LOG_DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
-                "aliases": {"vigil-logs": {}},
-            },
+            template={**_logs_template(settings), "aliases": {"vigil-logs": {}}},
         )
     es.indices.put_index_template(
         name="vigil-deadletter",
@@ -137,10 +141,7 @@ def install_retention_templates(es: Elasticsearch, settings: Settings) -> None:
         name="vigil-evidence",
         index_patterns=[f"{EVIDENCE_PREFIX}*"],
         priority=500,
-        template={
-            "settings": _settings(settings),
-            "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": ECS_PROPERTIES},
-        },
+        template=_logs_template(settings),
     )
     es.indices.put_index_template(
         name="vigil-evidence-deadletter",
