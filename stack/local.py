@@ -83,8 +83,11 @@ class StackConfig:
 
     @classmethod
     def ephemeral(cls, data_dir: Path) -> StackConfig:
+        """Free ports and a 2 GB heap: one test session piles up hundreds of daily indices with thousands of
+        dynamic `winlog.event_data.*` fields, and the hunt tests query them all (1 GB ran out of heap)."""
         return cls(
             data_dir=data_dir,
+            es_heap="2g",
             kafka_port=free_port(),
             kafka_controller_port=free_port(),
             es_port=free_port(),
