@@ -21,7 +21,7 @@ from detectors.hunt.run import Hunter
 from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
 from detectors.pipeline import alerting_settings
 from detectors.stream import StreamWorker
-from tests.integration.hunt_support import attack_events, index_events, sources_scope
+from tests.integration.hunt_support import attack_events, index_events, sources_scope, start_group_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +57,13 @@ def test_a_stream_alert_and_a_hunt_alert_for_the_same_events_are_one_alert(setti
     events = attack_events(
         "hunt-one-", *FOLDER, shift=datetime.now(UTC) - timedelta(minutes=3) - original[-1].timestamp
     )
+    start_group_at_end(settings, settings.detectors_group, Topic.EVENTS.value)
     produce(settings, events)
     worker = StreamWorker(settings, engine)
     thread = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 6})
     thread.start()
     thread.join(timeout=300)
+    assert not thread.is_alive(), "the stream worker did not finish the test's events in 300 s"
     # ...and indexed as the indexer does (daily indices, event.ingested now).
     index_events(es, settings, events)
     AlertStore(settings).run(idle_exit_s=6)
