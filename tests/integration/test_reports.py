@@ -36,7 +36,7 @@ from reports.calendar import ReportSettings, quarter_period
 from reports.indices import HEALTH_INDEX, install_report_templates
 from reports.models import RulesSummary, SignOff
 from reports.scheduler import ReportJobs, build
-from stack.local import LocalStack
+from stack.local import LocalStack, StackConfig
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +109,18 @@ ALERTS = [
 ]
 # Health: Elasticsearch ok every minute of DAY (and 10 failed minutes the day after), Kafka ok half of DAY.
 ES_OK, KAFKA_OK, NOVEMBER_MINUTES = 1440, 720, 30 * 1440
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack of this module's own: patrol records and evaluations count the whole cluster (they are
+    organisation-wide), so the events other tests leave in the session's cluster would change every number."""
+    local = LocalStack(StackConfig.ephemeral(tmp_path_factory.mktemp("reports-stack")))
+    local.up()
+    try:
+        yield local
+    finally:
+        local.down()
 
 
 @pytest.fixture(scope="module")
