@@ -8,7 +8,9 @@ python3 -c "from stack.local import fetch; fetch()"
 # Chinese patrol records and evaluations in PDF need a CJK font (WeasyPrint and matplotlib use fontconfig).
 if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei >/dev/null \
+    # A fresh machine may have no package lists yet: update once if the first try fails.
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei >/dev/null; }; } \
       || echo "warning: could not install fonts-wqy-microhei: Chinese text in PDF reports will not render" >&2
   else
     echo "warning: no CJK font (install fonts-noto-cjk or fonts-wqy-microhei): Chinese PDF reports will not render" >&2
