@@ -31,7 +31,6 @@ import pytest
 from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, TopicPartition
 
-from core import clients
 from core.models.alert import Alert, DetectorKind
 from core.models.ecs import EcsEvent
 from core.models.entity import Inventory
@@ -47,6 +46,7 @@ from detectors.stream_global import GlobalStreamWorker
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.normaliser import normalise
 from tests.datasets import dataset
+from tests.integration.events_support import produce_events
 
 pytestmark = pytest.mark.integration
 
@@ -92,16 +92,6 @@ def lane_settings(settings: Settings, inventory: Path) -> Settings:
         "sigma_rule_dirs": rule_dirs(), "detector_tick_s": 0.5, "checkpoint_interval_s": 0.0,
         "inventory_file": inventory,
     })  # fmt: skip
-
-
-def produce(settings: Settings, events: list[EcsEvent]) -> None:
-    clients.ensure_topics(settings)
-    producer = clients.producer(settings)
-    for event in events:
-        value = event.model_dump_json(by_alias=True, exclude_none=True).encode()
-        producer.send(Topic.EVENTS.value, key=(event.vigil.entity or "").encode(), value=value)
-    producer.flush()
-    producer.close()
 
 
 def end_offsets(settings: Settings) -> dict[int, int]:
@@ -151,7 +141,7 @@ def test_both_lanes_store_each_alert_once_across_a_kill_of_the_global_lane(
     inventory.write_text("users: []\n", encoding="utf-8")
     settings = lane_settings(settings, inventory)
     assert plan.lane_engine(Lane.GLOBAL).rules == []  # no correlation here: the global lane evaluates no rule
-    produce(settings, events)
+    produce_events(settings, events)
     total = end_offsets(settings)
 
     partition = StreamWorker(settings, plan.lane_engine(Lane.PARTITION), partial(plan.detectors, Lane.PARTITION))

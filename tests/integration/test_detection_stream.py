@@ -25,7 +25,6 @@ from elasticsearch import Elasticsearch
 from kafka import KafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
-from core import clients
 from core.models.alert import Alert, AlertDraft, AlertOrigin, AlertStatus
 from core.models.ecs import EcsEvent
 from core.names import ALERTS_INDEX, Topic
@@ -40,6 +39,7 @@ from detectors.stream import StreamWorker
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.normaliser import normalise
 from tests.datasets import dataset
+from tests.integration.events_support import produce_events
 
 pytestmark = pytest.mark.integration
 
@@ -90,16 +90,6 @@ def detect_settings(settings: Settings, tag: str) -> Settings:
     })  # fmt: skip
 
 
-def produce(settings: Settings, events: list[EcsEvent]) -> None:
-    clients.ensure_topics(settings)
-    producer = clients.producer(settings)
-    for event in events:
-        value = event.model_dump_json(by_alias=True, exclude_none=True).encode()
-        producer.send(Topic.EVENTS.value, key=(event.vigil.entity or "").encode(), value=value)
-    producer.flush()
-    producer.close()
-
-
 def run_store(settings: Settings) -> AlertStore:
     store = AlertStore(settings)
     store.run(idle_exit_s=6)
@@ -127,7 +117,7 @@ def assert_same_alerts(docs: dict[str, dict], expected: dict[str, Alert]) -> Non
 
 def test_attack_events_become_alerts_stored_exactly_once(settings, events, engine, expected) -> None:
     settings = detect_settings(settings, "once")
-    produce(settings, events)
+    produce_events(settings, events)
     worker = StreamWorker(settings, engine)
     thread = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 6})
     thread.start()
@@ -253,7 +243,7 @@ class SlowCountingDetector:
 
 def test_a_second_worker_joining_mid_run_repeats_and_loses_nothing(settings, events, engine, expected) -> None:
     settings = detect_settings(settings, "rebalance").model_copy(update={"batch_size": 5})
-    produce(settings, events)  # again when the first test ran: duplicates change no alert (same event ids)
+    produce_events(settings, events)  # again when the first test ran: duplicates change no alert (same event ids)
     start = _end_offsets(settings, Topic.ALERTS.value)
     workers = [StreamWorker(settings, engine, lambda: [SlowCountingDetector()]) for _ in range(2)]
     threads = [threading.Thread(target=w.run, kwargs={"idle_exit_s": 8}) for w in workers]

@@ -14,13 +14,13 @@ from elasticsearch import Elasticsearch
 from core import clients
 from core.models.ecs import EcsEvent
 from core.names import ALERTS_INDEX, Topic
-from core.settings import Settings
 from detectors.alert_store import AlertStore
 from detectors.hunt.convert import convert_rules, field_names
 from detectors.hunt.run import Hunter
 from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
 from detectors.pipeline import alerting_settings
 from detectors.stream import StreamWorker
+from tests.integration.events_support import produce_events
 from tests.integration.hunt_support import attack_events, index_events, sources_scope, start_group_at_end
 
 pytestmark = pytest.mark.integration
@@ -29,15 +29,6 @@ FOLDER = ("TA0005-Defense Evasion", "T1070.001-Clear Windows event logs")
 TRIAGE = {"status": "investigating", "assignee": "officer-li",
           "history": [{"at": "2026-03-02T08:00:00Z", "by": "officer-li", "status": "investigating",
                        "comment": "who cleared the logs?"}]}  # fmt: skip
-
-
-def produce(settings: Settings, events: list[EcsEvent]) -> None:
-    producer = clients.producer(settings)
-    for event in events:
-        value = event.model_dump_json(by_alias=True, exclude_none=True).encode()
-        producer.send(Topic.EVENTS.value, key=(event.vigil.entity or "").encode(), value=value)
-    producer.flush()
-    producer.close()
 
 
 def stored(es: Elasticsearch, events: list[EcsEvent]) -> dict[str, dict]:
@@ -58,7 +49,7 @@ def test_a_stream_alert_and_a_hunt_alert_for_the_same_events_are_one_alert(setti
         "hunt-one-", *FOLDER, shift=datetime.now(UTC) - timedelta(minutes=3) - original[-1].timestamp
     )
     start_group_at_end(settings, settings.detectors_group, Topic.EVENTS.value)
-    produce(settings, events)
+    produce_events(settings, events)
     worker = StreamWorker(settings, engine)
     thread = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 6})
     thread.start()
