@@ -40,7 +40,7 @@ from sigma.types import (
 )
 
 from core.errors import VigilError
-from detectors.sigma.view import _INTEGRITY
+from detectors.sigma.view import INTEGRITY_LEVELS
 
 CI = ".ci"  # the lowercase-normalized subfield of every string in logs-*
 EVENT_DATA = "winlog.event_data."
@@ -62,9 +62,9 @@ ALIASES_DEFENDER: dict[str, str] = {"signature": "ThreatName", "filename": "Path
 # Fields the stream derives (view.py `_system_field`), or builds on 4688 from several values: no query.
 DERIVED = frozenset({"keywords", "level", "task", "opcode", "security_userid"})
 DERIVED_4688 = frozenset({"user"})  # `TargetDomainName\\TargetUserName`, else the subject's
-# 4688 `MandatoryLabel` SIDs by the IntegrityLevel name the stream shows for them (view.py `_INTEGRITY`).
+# 4688 `MandatoryLabel` SIDs by the IntegrityLevel name the stream shows for them (view.py `INTEGRITY_LEVELS`).
 INTEGRITY_SIDS: dict[str, tuple[str, ...]] = {}
-for _sid, _name in _INTEGRITY.items():
+for _sid, _name in INTEGRITY_LEVELS.items():
     INTEGRITY_SIDS[_name.lower()] = (*INTEGRITY_SIDS.get(_name.lower(), ()), _sid)
 
 

@@ -30,7 +30,7 @@ from detectors.sigma.windows_raw import is_raw_windows, raw_windows_document
 Text = str | tuple[str, ...]
 _MISSING: Any = object()
 _LEVEL_NUMBERS = {"critical": "1", "error": "2", "warning": "3", "information": "4", "verbose": "5"}
-_INTEGRITY = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192": "Medium", "s-1-16-8448": "Medium",
+INTEGRITY_LEVELS = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192": "Medium", "s-1-16-8448": "Medium",
               "s-1-16-12288": "High", "s-1-16-16384": "System", "s-1-16-20480": "Protected"}  # fmt: skip
 
 
@@ -255,7 +255,7 @@ def _alias_4688(values: dict[str, Any]) -> None:
     values.setdefault("user", user if user != "\\" else None)
     label = values.get("mandatorylabel")
     if isinstance(label, str):
-        values.setdefault("integritylevel", _INTEGRITY.get(label.lower()))
+        values.setdefault("integritylevel", INTEGRITY_LEVELS.get(label.lower()))
     pid = values.get("processid")
     if isinstance(pid, str) and pid.lower().startswith("0x"):
         with contextlib.suppress(ValueError):
