@@ -31,7 +31,7 @@ Text = str | tuple[str, ...]
 _MISSING: Any = object()
 _LEVEL_NUMBERS = {"critical": "1", "error": "2", "warning": "3", "information": "4", "verbose": "5"}
 INTEGRITY_LEVELS = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192": "Medium", "s-1-16-8448": "Medium",
-              "s-1-16-12288": "High", "s-1-16-16384": "System", "s-1-16-20480": "Protected"}  # fmt: skip
+                    "s-1-16-12288": "High", "s-1-16-16384": "System", "s-1-16-20480": "Protected"}  # fmt: skip
 
 
 class FieldView:
