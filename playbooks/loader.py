@@ -112,7 +112,7 @@ def _load(path: Path) -> tuple[list[Problem], LoadedPlaybook | None]:
 
 def _problem(path: Path, root: yaml.Node, error: Any) -> Problem:
     loc: Sequence[str | int] = error["loc"]
-    node, names = root, []
+    node, names = root, list[str]()
     for part in loc:
         child = _child(node, part)
         if child is None:

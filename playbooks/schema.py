@@ -143,7 +143,7 @@ class PreserveStep(StepBase):
 class ReportStep(StepBase):
     kind: Literal["report"]
     report: Literal["incident", "authority"] = "incident"
-    langs: list[Literal["zh-CN", "en"]] = Field(default_factory=lambda: ["zh-CN"])
+    langs: list[Literal["zh-CN", "en"]] = Field(default_factory=lambda: ["zh-CN"])  # type: ignore[arg-type]
 
 
 class EscalateStep(StepBase):

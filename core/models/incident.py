@@ -123,7 +123,7 @@ class Timer(IncidentModel):
     due: AwareDatetime
     step_id: str | None = None
     deadline: str | None = Field(None, description="the deadline it belongs to")
-    fired_at: AwareDatetime | None = None
+    fired_at: AwareDatetime | None = Field(None, description="fired: its messages are in the outbox")
     cancelled_at: AwareDatetime | None = None
 
     @property
@@ -147,6 +147,24 @@ class ContactAttempt(IncidentModel):
     at: AwareDatetime
     contacts: list[str] = Field(default_factory=list, description="channels and addresses tried")
     acknowledged_at: AwareDatetime | None = None
+
+
+class Outgoing(IncidentModel):
+    """A message the engine decided to send (transactional outbox): written in the same save as the transition
+    that caused it, sent afterwards, `sent_at` filled after delivery. A restart sends what is still unsent, with
+    the same `key` (the receivers' idempotency key), so nothing is skipped and nothing is decided twice."""
+
+    key: str
+    purpose: Literal["notify", "page", "remind", "overdue", "escalate"]
+    step_id: str | None = None
+    channel: str
+    recipients: list[str] = Field(default_factory=list)
+    subject: str
+    text: str
+    created_at: AwareDatetime
+    sent_at: AwareDatetime | None = None
+    ok: bool | None = None
+    detail: str | None = None
 
 
 class TimelineEntry(IncidentModel):
@@ -198,6 +216,7 @@ class Incident(IncidentModel):
     deadlines: list[IncidentDeadline] = Field(default_factory=list)
     timers: list[Timer] = Field(default_factory=list)
     contacts: list[ContactAttempt] = Field(default_factory=list)
+    outbox: list[Outgoing] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     review: Review | None = None
 
