@@ -30,7 +30,7 @@ class Person(RosterModel):
     name: str
     email: str | None = None
     phone: str | None = None
-    webhook: str | None = Field(None, description="a chat user id for the webhook channels (@-mention)")
+    webhook: str | None = Field(default=None, description="a chat user id for the webhook channels (@-mention)")
     role: Literal["responder", "officer", "admin", "manager"] = "responder"
 
 

@@ -72,7 +72,7 @@ class Condition(PlaybookModel):
     serious: bool | None = None
     drill: bool | None = None
     entity_kinds: list[EntityKind] = Field(default_factory=list)
-    acknowledged: bool | None = Field(None, description="the on-duty person has acknowledged")
+    acknowledged: bool | None = Field(default=None, description="the on-duty person has acknowledged")
     steps_done: list[str] = Field(default_factory=list)
 
 
@@ -87,7 +87,7 @@ class Deadline(PlaybookModel):
 class StepBase(PlaybookModel):
     id: str = Field(pattern=SLUG)
     title: Title
-    group: str | None = Field(None, pattern=SLUG)
+    group: str | None = Field(default=None, pattern=SLUG)
     when: Condition | None = None
     deadline: Deadline | None = None
 
@@ -101,7 +101,7 @@ class EvidenceField(PlaybookModel):
 class ManualStep(StepBase):
     kind: Literal["manual"]
     evidence: list[EvidenceField] = Field(default_factory=list)
-    records: Literal["reported"] | None = Field(None, description="completing it records the authority report")
+    records: Literal["reported"] | None = Field(default=None, description="completing it records the authority report")
 
 
 class NotifyStep(StepBase):
@@ -136,7 +136,7 @@ class ContainStep(StepBase):
 class PreserveStep(StepBase):
     kind: Literal["preserve"]
     before: Duration = timedelta(days=1)
-    after: Duration | None = Field(None, description="None: the hold stays open-ended")
+    after: Duration | None = Field(default=None, description="None: the hold stays open-ended")
     category: Literal["network", "system", "user", "deadletter"] | None = None
 
 
@@ -180,7 +180,7 @@ class Playbook(PlaybookModel):
     title: Title
     description: Title | None = None
     trigger: Trigger
-    serious_at: Severity | None = Field(None, description="incidents at or above it are serious (24-h report)")
+    serious_at: Severity | None = Field(default=None, description="incidents at or above it are serious (24-h report)")
     group_window: Duration = Field(timedelta(hours=1), description="alerts on one entity this close join one incident")
     steps: list[Step] = Field(min_length=1)
 

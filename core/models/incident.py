@@ -82,7 +82,7 @@ class Attachment(IncidentModel):
     at: AwareDatetime
     summary: str
     count: int | None = None
-    ref: str | None = Field(None, description="an id elsewhere: hold id, report id, index and query")
+    ref: str | None = Field(default=None, description="an id elsewhere: hold id, report id, index and query")
     rows: list[dict[str, str]] = Field(default_factory=list, description="a bounded sample, as text")
 
 
@@ -92,10 +92,10 @@ class StepState(IncidentModel):
     step_id: str
     kind: str
     title: str = ""
-    group: str | None = Field(None, description="steps of one parallel group run side by side")
+    group: str | None = Field(default=None, description="steps of one parallel group run side by side")
     status: StepStatus = StepStatus.PENDING
     attempts: int = 0
-    intent_at: AwareDatetime | None = Field(None, description="recorded before an automated action runs")
+    intent_at: AwareDatetime | None = Field(default=None, description="recorded before an automated action runs")
     started_at: AwareDatetime | None = None
     completed_at: AwareDatetime | None = None
     completed_by: str | None = None
@@ -105,7 +105,7 @@ class StepState(IncidentModel):
     approvals: list[Approval] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
-    detail: str | None = Field(None, description="why it failed, was skipped, or what it did")
+    detail: str | None = Field(default=None, description="why it failed, was skipped, or what it did")
 
 
 class TimerKind(StrEnum):
@@ -122,8 +122,8 @@ class Timer(IncidentModel):
     kind: TimerKind
     due: AwareDatetime
     step_id: str | None = None
-    deadline: str | None = Field(None, description="the deadline it belongs to")
-    fired_at: AwareDatetime | None = Field(None, description="fired: its messages are in the outbox")
+    deadline: str | None = Field(default=None, description="the deadline it belongs to")
+    fired_at: AwareDatetime | None = Field(default=None, description="fired: its messages are in the outbox")
     cancelled_at: AwareDatetime | None = None
 
     @property
@@ -193,23 +193,23 @@ class Incident(IncidentModel):
     title: str
     severity: Severity
     status: IncidentStatus = IncidentStatus.OPEN
-    serious: bool = Field(False, description="reportable to the authorities within 24 hours")
-    drill: bool = Field(False, description="演练: a synthetic incident; marked as a drill everywhere")
+    serious: bool = Field(default=False, description="reportable to the authorities within 24 hours")
+    drill: bool = Field(default=False, description="演练: a synthetic incident; marked as a drill everywhere")
     playbook: str | None = None
-    playbook_digest: str | None = Field(None, description="hash of the playbook file the steps came from")
+    playbook_digest: str | None = Field(default=None, description="hash of the playbook file the steps came from")
     entity: EntityRef | None = None
     alert_ids: list[str] = Field(default_factory=list)
     rule_ids: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
-    first_seen: AwareDatetime | None = Field(None, description="earliest event time of its alerts")
+    first_seen: AwareDatetime | None = Field(default=None, description="earliest event time of its alerts")
     last_seen: AwareDatetime | None = None
     detected_at: AwareDatetime = Field(description="when the first alert was raised (or the incident reported)")
     opened_at: AwareDatetime
     opened_by: str
     assignee: str | None = None
-    contacted_at: AwareDatetime | None = Field(None, description="the on-duty person acknowledged")
+    contacted_at: AwareDatetime | None = Field(default=None, description="the on-duty person acknowledged")
     contacted_by: str | None = None
-    reported_at: AwareDatetime | None = Field(None, description="reported to the authorities")
+    reported_at: AwareDatetime | None = Field(default=None, description="reported to the authorities")
     closed_at: AwareDatetime | None = None
     updated_at: AwareDatetime
     steps: list[StepState] = Field(default_factory=list)
