@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from core.models.alert import Alert, EntityRef, Severity
 from core.models.incident import Approval, Incident, IncidentStatus, Review, StepState, StepStatus, incident_id
@@ -122,7 +123,7 @@ def decide_containment(incident: Incident, ctx: Context, step_id: str, *, actor:
         raise InvalidTransition(f"step {step_id!r} is not a containment awaiting approval ({state.status.value})")
     if ROLE_RANK.get(role, -1) < ROLE_RANK[step.approval_role]:
         raise Forbidden(f"containment {step_id!r} needs approval by a {step.approval_role}")
-    decision = "approve" if approve else "reject"
+    decision: Literal["approve", "reject"] = "approve" if approve else "reject"
     state.approvals.append(Approval(by=actor, role=role, decision=decision, at=now, comment=comment))
     if approve:
         state.status, state.intent_at = StepStatus.RUNNING, now
