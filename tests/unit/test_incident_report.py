@@ -184,3 +184,14 @@ def test_a_drill_pdf_is_marked_on_every_page() -> None:
     document = pypdfium2.PdfDocument(render.pdf(html(incident(drill=True), "zh-CN", image="png")))
     assert len(document) >= 2
     assert all("演练（DRILL）" in page.get_textpage().get_text_range() for page in document)
+
+
+def test_a_fresh_incident_without_steps_or_alerts_renders() -> None:
+    fresh = Incident.model_validate({"id": "inc-new", "title": "manual report: outage", "severity": "high",
+                                     "serious": True, "detected_at": DETECTED, "opened_at": OPENED,
+                                     "opened_by": "li.na", "updated_at": OPENED})  # fmt: skip
+    for lang in ("zh-CN", "en"):
+        text = incident_report_html(fresh, [], lang, reporter=REPORTER, zone="Asia/Shanghai", now=at(2))
+        assert "inc-new" in text and "<svg" in text and text.count(">pending<" if lang == "en" else ">进行中<") == 2
+        authority = incident_report_html(fresh, [], lang, authority=True, reporter=REPORTER, zone="UTC", now=at(2))
+        assert "manual report: outage" in authority and ("none recorded yet" in authority or "尚无记录" in authority)
