@@ -111,7 +111,7 @@ def start(incident: Incident, ctx: Context, state: StepState, now: datetime) -> 
     state.started_at = now
     state.attempts += 1
     if step.kind in AUTOMATED:
-        state.status, state.intent_at = StepStatus.RUNNING, now
+        state.status = StepStatus.RUNNING  # the engine records its intent just before the action runs
         if isinstance(step, NotifyStep):
             _queue_notify(incident, ctx, step, state, now)
     elif step.kind == "contain":

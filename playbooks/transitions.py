@@ -126,7 +126,7 @@ def decide_containment(incident: Incident, ctx: Context, step_id: str, *, actor:
     decision: Literal["approve", "reject"] = "approve" if approve else "reject"
     state.approvals.append(Approval(by=actor, role=role, decision=decision, at=now, comment=comment))
     if approve:
-        state.status, state.intent_at = StepStatus.RUNNING, now
+        state.status = StepStatus.RUNNING  # the engine records its intent when it runs the action
         log(incident, now, actor, "containment_approved", step_id, comment or "")
     else:
         finish(incident, state, StepStatus.REJECTED, now, actor, detail=comment or "rejected")

@@ -219,6 +219,9 @@ class Incident(IncidentModel):
     outbox: list[Outgoing] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     review: Review | None = None
+    # Derived before each save (see `refresh_work`), indexed so the engine finds what needs it without a scan.
+    wake_at: AwareDatetime | None = Field(default=None, description="the next pending timer's due time")
+    work: bool = Field(default=False, description="a running step or an unsent message waits for the engine")
 
     @field_validator("detected_at", "opened_at", "updated_at", "first_seen", "last_seen")
     @classmethod
@@ -231,7 +234,14 @@ class Incident(IncidentModel):
                 return state
         raise KeyError(step_id)
 
+    def refresh_work(self) -> None:
+        self.wake_at = min((t.due for t in self.timers if t.pending), default=None)
+        self.work = any(s.status is StepStatus.RUNNING for s in self.steps) or any(
+            o.sent_at is None for o in self.outbox
+        )
+
     def to_document(self) -> dict[str, object]:
+        self.refresh_work()
         return self.model_dump(mode="json", by_alias=True)
 
 
