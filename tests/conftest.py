@@ -14,6 +14,7 @@ from core.settings import Settings
 from detectors.sigma import SigmaEngine
 from stack.local import LocalStack, StackConfig
 from tests.datasets import dataset
+from tests.support.receivers import smtp_receiver, smtp_receiver_factory, test_ca, webhook_receiver  # noqa: F401
 
 
 @pytest.fixture(scope="session")
