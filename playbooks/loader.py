@@ -131,6 +131,7 @@ def _problem(path: Path, root: yaml.Node, error: Any) -> Problem:
     message = error["msg"]
     if error["type"] == "union_tag_invalid":
         message = f"unknown step kind {error['input'].get('kind')!r}; one of: {', '.join(STEP_KINDS)}"
+        node, names = _child(node, "kind") or node, [*names, "kind"]
     elif error["type"] == "union_tag_not_found":
         message = f"a step needs a `kind`: one of {', '.join(STEP_KINDS)}"
     elif error["type"] == "missing":
