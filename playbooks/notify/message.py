@@ -27,8 +27,9 @@ class NotifyMessage(BaseModel):
 
     @property
     def title(self) -> str:
-        """The subject as every channel shows it: drills marked."""
-        return f"{DRILL_PREFIX}{self.subject}" if self.drill else self.subject
+        """The subject as every channel shows it: drills marked (once: a subject the caller marked stays as is)."""
+        marked = "演练" in self.subject or "DRILL" in self.subject
+        return f"{DRILL_PREFIX}{self.subject}" if self.drill and not marked else self.subject
 
 
 class Delivery(BaseModel):

@@ -7,7 +7,8 @@ Fixtures (exposed through `tests/conftest.py`):
 - `smtp_receiver_factory(tls="starttls"|"ssl"|"none", login=("user", "pw"), refuse={"x@y"})`: more of them,
   stopped at the end of the test; TLS receivers use a test CA (`.ca_file`, set on `.channel()`).
 - `webhook_receiver`: an HTTP server; `.url_for(path)`, `.requests` (method, path, query, headers, body, json),
-  `.respond(status, body, delay_s)` sets the answer, `.wait(n)` waits for n requests.
+  `.respond(status, body, delay_s)` sets the answer, `.wait(n)` waits for n requests, `.channel(fmt, path)` a
+  `WebhookChannel` pointing at it. `https_webhook_receiver`: the same over HTTPS (test CA in `.ca_file`).
 """
 
 from __future__ import annotations
@@ -140,11 +141,19 @@ class Answer:
 
 
 class WebhookReceiver:
-    def __init__(self) -> None:
+    def __init__(self, *, ca: trustme.CA | None = None, ca_dir: Path | None = None) -> None:
+        """Plain HTTP; with the test CA, HTTPS with a certificate for 127.0.0.1 (`ca_file` for the sender)."""
         self.requests: list[ReceivedRequest] = []
         self.answer = Answer()
         self._arrived = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.scheme, self.ca_file = "http", None
+        if ca is not None and ca_dir is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(context)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme, self.ca_file = "https", ca_dir / "webhook-ca.pem"
+            ca.cert_pem.write_to_path(str(self.ca_file))
         self._server.daemon_threads = True
         self._server.block_on_close = False  # type: ignore[attr-defined]
         self.port = int(self._server.server_address[1])
@@ -152,7 +161,7 @@ class WebhookReceiver:
                                         daemon=True)  # fmt: skip
 
     def url_for(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def respond(self, status: int = 200, body: object = None, delay_s: float = 0.0) -> None:
         self.answer = Answer(status, body, delay_s)
@@ -164,7 +173,8 @@ class WebhookReceiver:
             return list(self.requests)
 
     def channel(self, fmt: str = "json", path: str = "/hook", **overrides: Any) -> WebhookChannel:
-        fields = {"type": "webhook", "name": f"test-{fmt}", "url": self.url_for(path), "format": fmt, "timeout_s": 5}
+        fields = {"type": "webhook", "name": f"test-{fmt}", "url": self.url_for(path), "format": fmt, "timeout_s": 5,
+                  "ca_file": self.ca_file}  # fmt: skip
         return WebhookChannel.model_validate(fields | overrides)
 
     def start(self) -> WebhookReceiver:
@@ -236,5 +246,12 @@ def smtp_receiver(smtp_receiver_factory: Callable[..., SmtpReceiver]) -> SmtpRec
 @pytest.fixture
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def https_webhook_receiver(test_ca: trustme.CA, tmp_path: Path) -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(ca=test_ca, ca_dir=tmp_path).start()
     yield receiver
     receiver.stop()

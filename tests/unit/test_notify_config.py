@@ -100,3 +100,9 @@ def test_the_console_channel_logs_the_marked_message(caplog: pytest.LogCaptureFi
     record = next(r for r in caplog.records if r.levelno == logging.ERROR)
     text = record.getMessage()
     assert "【演练】[DRILL] 日志被清除 → duty (inc-1:log:1)" in text and "Security 日志被清空" in text
+
+
+def test_a_subject_already_marked_as_a_drill_is_not_marked_twice() -> None:
+    marked = NotifyMessage(key="k", incident_id="i", subject="[演练 DRILL] 病毒", text="", severity="low", drill=True)
+    assert marked.title == "[演练 DRILL] 病毒"
+    assert marked.model_copy(update={"subject": "病毒"}).title == "【演练】[DRILL] 病毒"

@@ -161,3 +161,12 @@ def test_safe_url_masks_credentials() -> None:
     )
     assert safe_url(httpx.URL(f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={TOKEN}")) == (
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?***")  # fmt: skip
+
+
+def test_https_with_a_private_ca(https_webhook_receiver: WebhookReceiver) -> None:
+    channel = https_webhook_receiver.channel("feishu", path=f"/open-apis/bot/v2/hook/{TOKEN}")
+    assert channel.url.get_secret_value().startswith("https://") and deliver(channel, MESSAGE).ok
+    assert https_webhook_receiver.requests[0].json["msg_type"] == "post"
+    untrusted = deliver(channel.model_copy(update={"ca_file": None}), MESSAGE)  # the system CAs do not know it
+    assert not untrusted.ok and "CERTIFICATE_VERIFY_FAILED" in untrusted.detail and TOKEN not in untrusted.detail
+    assert len(https_webhook_receiver.requests) == 1
