@@ -133,12 +133,13 @@ class Executor:
         )
 
     def report(self, incident: Incident, step: ReportStep, now: datetime) -> Outcome:
-        from reports.incident_report import incident_report_html  # the notify branch's renderer
+        from reports.incident_report import incident_report_html
 
         alerts = self.store.alerts(incident.alert_ids)
         attachments = []
         for lang in step.langs:
-            html = incident_report_html(incident, alerts, lang, authority=step.report == "authority")
+            html = incident_report_html(incident, alerts, lang, authority=step.report == "authority",
+                                        zone=self.settings.timezone, now=now)  # fmt: skip
             digest = hashlib.sha256(html.encode()).hexdigest()
             attachments.append(Attachment(
                 name=f"{step.report}-report-{lang}", kind="report", at=now, ref=f"{step.report}:{lang}:{digest[:16]}",

@@ -245,16 +245,23 @@ def report(
     format: Literal["html", "pdf", "json"] = "html",  # noqa: A002 - the query parameter's public name
     lang: Lang = "zh-CN",
 ) -> Response:
-    from reports.incident_report import incident_report_html
-
     from reports import render
+    from reports.incident_report import incident_report_html
 
     with _mapped():
         incident = d.get(incident_id).incident
         alerts = d.store.alerts(incident.alert_ids)
     if format == "json":
         return Response(incident.model_dump_json(), media_type="application/json")
-    html = incident_report_html(incident, alerts, lang, authority=kind == "authority")
+    html = incident_report_html(
+        incident,
+        alerts,
+        lang,
+        authority=kind == "authority",
+        zone=d.settings.timezone,
+        image="png" if format == "pdf" else "svg",
+        now=d.clock(),
+    )
     name = f"{kind}-report-{incident.id}-{lang}"
     if format == "pdf":
         try:
