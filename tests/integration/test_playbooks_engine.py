@@ -233,3 +233,33 @@ def test_vigil_incident_drill_marks_the_drill_in_every_message(
     assert smtp_receiver.messages and all("演练" in m.subject for m in smtp_receiver.messages)
     assert all(m.message["X-Vigil-Drill"] == "true" and "演练" in m.body for m in smtp_receiver.messages)
     assert webhook_receiver.requests and all(r.json["drill"] for r in webhook_receiver.requests)
+
+
+def test_a_failed_delivery_is_tried_again_with_the_same_key_then_the_step_completes(
+    settings: Settings, tmp_path: Path, smtp_receiver: SmtpReceiver, webhook_receiver: WebhookReceiver,
+    es: Elasticsearch,
+) -> None:  # fmt: skip
+    config = response_settings(settings, tmp_path, smtp_receiver, webhook_receiver, group="pb-retry")
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    engine = build_engine(config, clock=clock, es=es, alert_sink=lambda _alert: None)
+    engine.store.ensure()
+    webhook_receiver.respond(503)
+    raised = alert(entity="user:retry-test", at=clock.now, severity=Severity.HIGH)
+    (incident_id,) = engine.on_alerts([raised])
+    notify = engine.store.get(incident_id).incident.step("notify-team")
+    assert notify.status is StepStatus.RUNNING  # the mail went out, the webhook did not
+    failed = [r.headers["x-vigil-delivery"] for r in webhook_receiver.requests]
+    assert f"{incident_id}:notify-team:1:webhook" in failed
+    clock.advance(seconds=29)
+    engine.tick()
+    assert len(webhook_receiver.requests) == len(failed)  # not before the pause is over
+    webhook_receiver.respond(200)
+    clock.advance(seconds=1)
+    engine.tick()
+    incident = engine.store.get(incident_id).incident
+    assert incident.step("notify-team").status is StepStatus.DONE
+    again = [r.headers["x-vigil-delivery"] for r in webhook_receiver.requests[len(failed) :]]
+    assert sorted(again) == sorted(failed)  # the same messages, the same keys
+    entry = next(o for o in incident.outbox if o.key == f"{incident_id}:notify-team:1:webhook")
+    assert entry.ok and entry.attempts == 2 and entry.sent_at == clock.now
+    assert [e.action for e in incident.timeline].count("delivery_failed") == len(failed)
