@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from core import clients
 from core.models.alert import Alert
-from core.models.incident import Incident, StepStatus
+from core.models.incident import Delivery, Incident, StepStatus
 from core.names import Topic
 from core.settings import Settings
 from playbooks import transitions
@@ -137,6 +137,10 @@ class Engine:
                 log(inc, now, ENGINE, "delivery_failed", entry.step_id, detail)
                 return True
             entry.sent_at, entry.retry_at = now, None
+            if entry.step_id:  # the step's own record of what reached whom (the incident report lists it)
+                inc.step(entry.step_id).deliveries.append(Delivery(key=key, channel=entry.channel, ok=sent.ok,
+                                                                   detail=sent.detail, at=now,
+                                                                   recipients=entry.recipients))  # fmt: skip
             if not sent.ok:
                 detail = f"{entry.channel}: {sent.detail}; gave up after {entry.attempts} attempts"
                 log(inc, now, ENGINE, "delivery_failed", entry.step_id, detail)
