@@ -182,7 +182,7 @@ INCIDENT_PROPERTIES: dict[str, Any] = {
     "entity": {"properties": {"kind": KEYWORD, "value": KEYWORD}},
     "alert_ids": KEYWORD, "rule_ids": KEYWORD, "tags": KEYWORD, "opened_by": KEYWORD,
     "first_seen": DATE, "last_seen": DATE, "detected_at": DATE, "opened_at": DATE, "contacted_at": DATE,
-    "reported_at": DATE, "closed_at": DATE, "updated_at": DATE,
+    "reported_at": DATE, "closed_at": DATE, "updated_at": DATE, "wake_at": DATE, "work": {"type": "boolean"},
     "deadlines": {"type": "nested", "properties": {"name": KEYWORD, "due": DATE, "met_at": DATE}},
     "timers": {"type": "nested", "properties": {"due": DATE, "fired_at": DATE, "cancelled_at": DATE}},
 }  # fmt: skip

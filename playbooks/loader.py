@@ -91,12 +91,22 @@ def load_dir(directory: Path | None = None) -> Catalog:
     return catalog
 
 
+def load_text(text: str, name: str) -> tuple[list[Problem], LoadedPlaybook | None]:
+    """Validate a playbook given as text (an upload); `name` stands for the file in the problems."""
+    return _parse(Path(name), text)
+
+
 def _load(path: Path) -> tuple[list[Problem], LoadedPlaybook | None]:
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except OSError as exc:
         return [Problem(path, 0, "", f"cannot read: {exc.strerror or exc}")], None
+    return _parse(path, text)
+
+
+def _parse(path: Path, text: str) -> tuple[list[Problem], LoadedPlaybook | None]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         return [Problem(path, line, "", f"not valid YAML: {exc.problem or exc}")], None
@@ -121,6 +131,7 @@ def _problem(path: Path, root: yaml.Node, error: Any) -> Problem:
     message = error["msg"]
     if error["type"] == "union_tag_invalid":
         message = f"unknown step kind {error['input'].get('kind')!r}; one of: {', '.join(STEP_KINDS)}"
+        node, names = _child(node, "kind") or node, [*names, "kind"]
     elif error["type"] == "union_tag_not_found":
         message = f"a step needs a `kind`: one of {', '.join(STEP_KINDS)}"
     elif error["type"] == "missing":

@@ -1,4 +1,6 @@
-"""Message texts: playbook templates filled from the incident, and the engine's own reminder texts."""
+"""Message texts: playbook templates filled from the incident, and the engine's own reminder texts.
+
+Drills are marked by the channels themselves (`playbooks.notify.DRILL_PREFIX`), from the message's `drill` flag."""
 
 from __future__ import annotations
 
@@ -6,8 +8,6 @@ from collections import defaultdict
 from datetime import datetime
 
 from core.models.incident import Incident
-
-DRILL_MARK = "[演练 DRILL] "
 
 
 def fields(incident: Incident, link: str | None) -> dict[str, str]:
@@ -31,11 +31,7 @@ def fill(template: str, incident: Incident, link: str | None) -> str:
         text = template.format_map(values)
     except (ValueError, IndexError):
         text = template
-    return drill_marked(incident, text)
-
-
-def drill_marked(incident: Incident, text: str) -> str:
-    return DRILL_MARK + text if incident.drill and not text.startswith(DRILL_MARK) else text
+    return text
 
 
 def page_text(incident: Incident, level: int, link: str | None) -> tuple[str, str]:
@@ -45,7 +41,7 @@ def page_text(incident: Incident, level: int, link: str | None) -> tuple[str, st
         f"级别 Severity: {incident.severity.value}  对象 Entity: {fields(incident, link)['entity']}\n"
         f"请在 3 分钟内确认 / acknowledge within 3 minutes (escalation level {level}).\n{link or ''}"
     )
-    return drill_marked(incident, subject), drill_marked(incident, text)
+    return subject, text
 
 
 def deadline_text(incident: Incident, step_title: str, due: datetime, kind: str, link: str | None) -> tuple[str, str]:
@@ -56,4 +52,4 @@ def deadline_text(incident: Incident, step_title: str, due: datetime, kind: str,
     else:
         subject = f"[Vigil] 期限提醒 reminder: {step_title} due {when} — {incident.title}"
         text = f"截止时间 / due at {when}: {step_title}.\n事件 Incident {incident.id}\n{link or ''}"
-    return drill_marked(incident, subject), drill_marked(incident, text)
+    return subject, text

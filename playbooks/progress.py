@@ -111,9 +111,9 @@ def start(incident: Incident, ctx: Context, state: StepState, now: datetime) -> 
     state.started_at = now
     state.attempts += 1
     if step.kind in AUTOMATED:
-        state.status, state.intent_at = StepStatus.RUNNING, now
+        state.status = StepStatus.RUNNING  # the engine records its intent just before the action runs
         if isinstance(step, NotifyStep):
-            _queue_notify(incident, ctx, step, state, now)
+            queue_notify(incident, ctx, step, state, now)
     elif step.kind == "contain":
         state.status = StepStatus.AWAITING_APPROVAL
     elif isinstance(step, EscalateStep):
@@ -219,7 +219,7 @@ def page(incident: Incident, ctx: Context, step: EscalateStep, level: int, now: 
     return True
 
 
-def _queue_notify(incident: Incident, ctx: Context, step: NotifyStep, state: StepState, now: datetime) -> None:
+def queue_notify(incident: Incident, ctx: Context, step: NotifyStep, state: StepState, now: datetime) -> None:
     chain = ctx.roster.chain(now)
     to = [(chain[0] if chain else "") if r == "on_duty" else r for r in step.to]
     to = [r for r in to if r]
@@ -257,6 +257,7 @@ def _queue(incident: Incident, key: str, purpose: str, step_id: str | None, chan
 
 
 def _set_deadline(incident: Incident, name: str, due: datetime) -> None:
+    incident.step(name).due_at = due
     for deadline in incident.deadlines:
         if deadline.name == name:
             deadline.due, deadline.met_at = due, None

@@ -13,8 +13,8 @@ from core.models.alert import Alert, EntityRef, Severity
 from core.models.incident import Approval, Incident, IncidentStatus, Review, StepState, StepStatus, incident_id
 from playbooks.errors import Forbidden, InvalidTransition, MissingEvidence, NotFound
 from playbooks.loader import LoadedPlaybook
-from playbooks.progress import ENGINE, Context, finish, is_serious, log, page, step_states
-from playbooks.schema import ContainStep, EscalateStep, ManualStep
+from playbooks.progress import ENGINE, Context, finish, is_serious, log, page, queue_notify, step_states
+from playbooks.schema import ContainStep, EscalateStep, ManualStep, NotifyStep
 
 ROLE_RANK = {"auditor": 0, "responder": 1, "officer": 2, "admin": 3}
 
@@ -114,6 +114,20 @@ def complete_step(incident: Incident, ctx: Context, step_id: str, *, actor: str,
         incident.status = IncidentStatus.IN_PROGRESS
 
 
+def retry_step(incident: Incident, ctx: Context, step_id: str, *, actor: str, now: datetime) -> None:
+    """A failed automated step runs again: a new attempt (new idempotency keys), intent recorded anew."""
+    _open(incident)
+    state = _state(incident, step_id)
+    if state.status is not StepStatus.FAILED or state.kind == "manual":
+        raise InvalidTransition(f"step {step_id!r} is {state.status.value}: only a failed automated step is retried")
+    state.attempts += 1
+    state.status, state.intent_at, state.detail = StepStatus.RUNNING, None, None
+    step = ctx.playbook.step(step_id)
+    if isinstance(step, NotifyStep):
+        queue_notify(incident, ctx, step, state, now)
+    log(incident, now, actor, "step_retried", step_id, f"attempt {state.attempts}")
+
+
 def decide_containment(incident: Incident, ctx: Context, step_id: str, *, actor: str, role: str, approve: bool,
                        comment: str | None, now: datetime) -> None:  # fmt: skip
     _open(incident)
@@ -126,7 +140,7 @@ def decide_containment(incident: Incident, ctx: Context, step_id: str, *, actor:
     decision: Literal["approve", "reject"] = "approve" if approve else "reject"
     state.approvals.append(Approval(by=actor, role=role, decision=decision, at=now, comment=comment))
     if approve:
-        state.status, state.intent_at = StepStatus.RUNNING, now
+        state.status = StepStatus.RUNNING  # the engine records its intent when it runs the action
         log(incident, now, actor, "containment_approved", step_id, comment or "")
     else:
         finish(incident, state, StepStatus.REJECTED, now, actor, detail=comment or "rejected")

@@ -162,9 +162,14 @@ class Outgoing(IncidentModel):
     subject: str
     text: str
     created_at: AwareDatetime
-    sent_at: AwareDatetime | None = None
+    sent_at: AwareDatetime | None = Field(default=None, description="delivered, or given up on (`ok` false)")
     ok: bool | None = None
     detail: str | None = None
+    attempts: int = 0
+    retry_at: AwareDatetime | None = Field(default=None, description="after a failed attempt: when to try again")
+
+    def due(self, now: datetime) -> bool:
+        return self.sent_at is None and (self.retry_at is None or self.retry_at <= now)
 
 
 class TimelineEntry(IncidentModel):
@@ -219,6 +224,9 @@ class Incident(IncidentModel):
     outbox: list[Outgoing] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     review: Review | None = None
+    # Derived before each save (see `refresh_work`), indexed so the engine finds what needs it without a scan.
+    wake_at: AwareDatetime | None = Field(default=None, description="the next pending timer's due time")
+    work: bool = Field(default=False, description="a running step or an unsent message waits for the engine")
 
     @field_validator("detected_at", "opened_at", "updated_at", "first_seen", "last_seen")
     @classmethod
@@ -231,7 +239,14 @@ class Incident(IncidentModel):
                 return state
         raise KeyError(step_id)
 
+    def refresh_work(self) -> None:
+        retries = [o.retry_at for o in self.outbox if o.sent_at is None and o.retry_at is not None]
+        self.wake_at = min([t.due for t in self.timers if t.pending] + retries, default=None)
+        running = any(s.status is StepStatus.RUNNING and s.kind != "notify" for s in self.steps)
+        self.work = running or any(o.sent_at is None and o.retry_at is None for o in self.outbox)
+
     def to_document(self) -> dict[str, object]:
+        self.refresh_work()
         return self.model_dump(mode="json", by_alias=True)
 
 
