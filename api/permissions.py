@@ -35,6 +35,7 @@ class Permission(StrEnum):
     RELEASE_HOLDS = "holds:release"
     READ_REPORTS = "reports:read"
     SIGN_REPORTS = "reports:sign"
+    MANAGE_ACCESS = "access:manage"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -64,6 +65,8 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.READ_REPORTS: frozenset({Role.ADMIN, Role.OFFICER, Role.AUDITOR}),
     # Policy rule 2: the security officer on patrol signs the day's record, nobody else.
     Permission.SIGN_REPORTS: frozenset({Role.OFFICER}),
+    # Who holds which token or console login: the administrators (the console's users and tokens page).
+    Permission.MANAGE_ACCESS: frozenset({Role.ADMIN}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

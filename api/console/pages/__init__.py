@@ -1,0 +1,9 @@
+"""The console's pages, one router per area."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.console.pages import auth
+
+ROUTERS: tuple[APIRouter, ...] = (auth.router,)
