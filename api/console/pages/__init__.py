@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console.pages import auth
+from api.console.pages import alerts, auth
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router,)
+ROUTERS: tuple[APIRouter, ...] = (auth.router, alerts.router)
