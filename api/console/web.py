@@ -21,6 +21,7 @@ from api.permissions import Permission, allowed
 from api.session import COOKIE, CSRF_HEADER, Sessions
 from api.tokens import Principal
 from core.settings import Settings
+from reports.i18n import duration
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "vigil_lang"
@@ -115,6 +116,7 @@ def render(request: Request, template: str, user: Principal | None, status_code:
         "can": (lambda perm: user is not None and allowed(user.role, Permission(perm))),
         "tojson": lambda value: json.dumps(value, ensure_ascii=False, default=str),
         "htmx": request.headers.get("HX-Request") == "true",
+        "dur": duration,
     }
     return templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code)
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
+import time as clock
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from elasticsearch import Elasticsearch
@@ -32,6 +33,7 @@ from core.settings import Settings
 from detectors.alert_store import write_alerts
 from ingest.indexer import bulk_actions, index_batch
 from ingest.normaliser import normalise
+from reports.calendar import ReportSettings, load_calendar, previous_working_day
 from tests.datasets import dataset
 
 RULES = ("sigma", "rules", "windows", "builtin", "security", "account_management")  # 16 files: quick to load
@@ -53,10 +55,21 @@ def console_settings(es_url: str, kafka: str, data_dir: Path) -> Settings:
     return Settings(kafka_bootstrap=kafka, es_url=es_url, data_dir=data_dir, sigma_rule_dirs=[dataset(*RULES)])
 
 
-def index_lines(es: Elasticsearch, settings: Settings, family: tuple[str, ...], source: str, count: int,
-                fmt: str | None = None) -> list[str]:  # fmt: skip
-    """Real log lines through the normaliser and the indexer's bulk path into `logs-*`; their ids."""
-    body = b"\n".join(dataset(*family).read_bytes().split(b"\n")[:count])
+def real_lines(family: tuple[str, ...], count: int) -> bytes:
+    return b"\n".join(dataset(*family).read_bytes().split(b"\n")[:count])
+
+
+def patrol_day_lines(day: date, zone: ZoneInfo) -> bytes:
+    """RFC 5424 sshd lines over the working hours of `day`, so its patrol record has logs to chart."""
+    start = datetime.combine(day, time(8), zone)
+    lines = [f"<86>1 {(start + timedelta(minutes=13 * i)).isoformat()} web0{i % 3} sshd {4000 + i} - - "
+             f"Failed password for {'root' if i % 2 else 'admin'} from 10.0.0.{i % 7} port {40000 + i} ssh2"
+             for i in range(48)]  # fmt: skip
+    return "\n".join(lines).encode()
+
+
+def index_lines(es: Elasticsearch, settings: Settings, body: bytes, source: str, fmt: str | None = None) -> list[str]:
+    """Log lines through the normaliser and the indexer's bulk path into `logs-*`; their ids."""
     batch = split_batch(body, text=TextBatch(source=source, format=fmt),
                         origin=Origin("console-test", datetime.now(UTC), None, 65536))  # fmt: skip
     events = [normalise(line.item, settings.zone) for line in batch.lines if isinstance(line.item, RawEnvelope)]
@@ -68,13 +81,13 @@ def index_lines(es: Elasticsearch, settings: Settings, family: tuple[str, ...], 
     return [doc_id for _, doc_id, _ in docs]
 
 
-def seed_alerts(es: Elasticsearch, settings: Settings, events: list[str], now: datetime) -> list[Alert]:
-    """Twelve alerts over the last hours, of every severity; the first few point at real seeded events."""
+def seed_alerts(es: Elasticsearch, settings: Settings, events: list[str], now: datetime, day: date) -> list[Alert]:
+    """Twelve alerts of every severity pointing at seeded events: four on `day`, eight in the last hours."""
     titles = ["Admin User Remote Logon", "SSH brute force", "Mass copy to removable media", "Off-hours access"]
     kinds = [DetectorKind.SIGMA, DetectorKind.POLICY, DetectorKind.POLICY, DetectorKind.POLICY]
     alerts = []
     for i in range(12):
-        first = now - timedelta(hours=12 - i)
+        first = datetime.combine(day, time(9 + 2 * i), settings.zone) if i < 4 else now - timedelta(hours=12 - i)
         rule = RDP_RULE if i % 4 == 0 else f"vigil-policy-console-{i % 4}"
         ids = events[i * 3 : i * 3 + 3]
         entity = EntityRef.parse(f"user:{['alice', 'bob', 'carol'][i % 3]}")
@@ -97,6 +110,12 @@ def seed_alerts(es: Elasticsearch, settings: Settings, events: list[str], now: d
     return alerts
 
 
+def patrol_day(settings: Settings, now: datetime) -> date:
+    """The day the patrol page opens by default: the previous working day in the configured zone."""
+    today = now.astimezone(settings.zone).date()
+    return previous_working_day(load_calendar(ReportSettings().calendar_file), today)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -110,11 +129,11 @@ def serve(settings: Settings) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="console-uvicorn", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = clock.monotonic() + 30
     while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+        if clock.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
+        clock.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -126,9 +145,15 @@ def serve(settings: Settings) -> Iterator[str]:
 def console(settings: Settings) -> Iterator[Console]:
     es = es_client(settings)
     install_templates(es, settings)
-    events = index_lines(es, settings, ("loghub", "OpenSSH", "OpenSSH_2k.log"), "console-ssh", 400, "syslog")
-    events += index_lines(es, settings, ("loghub", "Proxifier", "Proxifier_2k.log"), "console-proxy", 200, "proxifier")
-    alerts = seed_alerts(es, settings, events, datetime.now(UTC).replace(microsecond=0))
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = patrol_day(settings, now)
+    events = index_lines(es, settings, patrol_day_lines(day, settings.zone), "console-web", "syslog")
+    events += index_lines(
+        es, settings, real_lines(("loghub", "OpenSSH", "OpenSSH_2k.log"), 400), "console-ssh", "syslog"
+    )
+    events += index_lines(es, settings, real_lines(("loghub", "Proxifier", "Proxifier_2k.log"), 200), "console-proxy",
+                          "proxifier")  # fmt: skip
+    alerts = seed_alerts(es, settings, events, now, day)
     tokens = TokenStore(settings.tokens_path())
     users = UserStore(settings.users_path())
     issued = {role: tokens.create(f"console-{role.value}", role)[1] for role in Role}
@@ -143,16 +168,19 @@ def console(settings: Settings) -> Iterator[Console]:
 
 
 if __name__ == "__main__":  # a console to look at by hand: python3 -m tests.integration.console_support
+    import signal
+    import sys
     import tempfile
 
     from stack.local import LocalStack, StackConfig
 
     local = LocalStack(StackConfig.ephemeral(Path(tempfile.mkdtemp(prefix="vigil-console-"))))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the stack on `kill PID` too
     local.up()
     try:
         base = console_settings(local.config.es_url, local.config.kafka_bootstrap, Path(tempfile.mkdtemp()))
         with console(base) as running:
-            print(running.url, running.tokens[Role.ADMIN], flush=True)  # noqa: T201 - a hand tool
+            print(running.url, running.tokens[Role.ADMIN], base.es_url, base.kafka_bootstrap, base.data_dir, flush=True)  # noqa: T201
             threading.Event().wait()
     finally:
         local.down()

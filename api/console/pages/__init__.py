@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console.pages import alerts, auth
+from api.console.pages import alerts, auth, patrol, search
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, alerts.router)
+ROUTERS: tuple[APIRouter, ...] = (auth.router, alerts.router, search.router, patrol.router)

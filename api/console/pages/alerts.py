@@ -5,7 +5,7 @@ own functions, so the console sees and changes exactly what the API lets the rol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
@@ -28,7 +28,7 @@ Reader = Annotated[Principal, Depends(Page(Permission.READ_ALERTS))]
 Triager = Annotated[Principal, Depends(Page(Permission.TRIAGE_ALERTS))]
 
 
-def _queue(request: Request, user: Principal, settings: SettingsDep, es: EsDep, **notice: object) -> dict[str, object]:
+def _queue(request: Request, user: Principal, settings: SettingsDep, es: EsDep, **notice: Any) -> dict[str, Any]:
     page = max(int(request.query_params.get("page", "0") or 0), 0)
     params = query_model(request, AlertSearch, drop=frozenset({"page"}), size=PAGE_SIZE, offset=page * PAGE_SIZE,
                          agg=[AlertAgg.RULE, AlertAgg.STATUS])  # fmt: skip
@@ -78,7 +78,7 @@ def _rule_text(request: Request, alert: AlertDetailPublic) -> str | None:
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
-def _detail(request: Request, user: Principal, alert: AlertDetailPublic, **notice: object) -> dict[str, object]:
+def _detail(request: Request, user: Principal, alert: AlertDetailPublic, **notice: Any) -> dict[str, Any]:
     return {"alert": alert, "transitions": sorted(TRANSITIONS[alert.status], key=list(AlertStatus).index), **notice}
 
 

@@ -26,6 +26,10 @@ function init(root) {
     // allowInput: relative times (now-24h) typed by hand still work, as in the API.
     flatpickr(input, { enableTime: true, time_24hr: true, allowInput: true, dateFormat: "Y-m-d H:i", locale: zh || "default" });
   });
+  root.querySelectorAll("input[data-date]").forEach((input) => {
+    if (input._flatpickr) return;
+    flatpickr(input, { dateFormat: "Y-m-d", allowInput: true, locale: zh || "default" });
+  });
   root.querySelectorAll("[data-queue]").forEach(queueKeys);
 }
 
