@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.console.pages import alerts, auth, health, patrol, search
+from api.console.pages import admin, alerts, auth, health, patrol, search
 
-ROUTERS: tuple[APIRouter, ...] = (auth.router, alerts.router, search.router, patrol.router, health.router)
+ROUTERS: tuple[APIRouter, ...] = (auth.router, alerts.router, search.router, patrol.router, health.router, admin.router)
