@@ -1,0 +1,347 @@
+"""The web console in Debian's headless Chromium (Playwright) against the app served by uvicorn on
+the real stack: roles and navigation, acknowledging, keyboard navigation, search counts against the
+API's, patrol sign-off, language, labels, CSRF; and screenshots of each main page."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from elasticsearch import Elasticsearch
+
+from api.console.web import NAV
+from api.permissions import Permission, Role, allowed
+from core.names import AUDIT_INDEX
+from stack.local import LocalStack
+from tests.integration.console_support import PASSWORD, Console, console, console_settings, patrol_day
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+
+if not CHROMIUM.exists():  # scripts/setup.sh installs it; CI must not pass without running these
+    if os.environ.get("CI"):
+        raise RuntimeError("/usr/bin/chromium is missing: run scripts/setup.sh (apt-get install chromium)")
+    pytest.skip("no /usr/bin/chromium (scripts/setup.sh installs it)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402 - only with a browser
+
+
+@pytest.fixture(scope="module")
+def app(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    settings = console_settings(stack.config.es_url, stack.config.kafka_bootstrap, tmp_path_factory.mktemp("console"))
+    with console(settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def es(app: Console) -> Iterator[Elasticsearch]:
+    client = Elasticsearch(app.settings.es_url, request_timeout=30)
+    yield client
+    client.close()
+
+
+def open_page(browser: Browser, width: int = 1280, height: int = 800, lang: str = "zh-CN") -> Page:
+    context = browser.new_context(viewport={"width": width, "height": height}, locale=lang)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
+def login_password(page: Page, app: Console, role: Role) -> None:
+    page.goto(f"{app.url}/console/login")
+    page.fill("#username", app.users[role])
+    page.fill("#password", PASSWORD)
+    page.click("#login-password")
+    page.wait_for_url(re.compile(r"/console/alerts"))
+
+
+def login_token(page: Page, app: Console, role: Role) -> None:
+    page.goto(f"{app.url}/console/login")
+    page.fill("#token", app.tokens[role])
+    page.click("#login-token")
+    page.wait_for_url(re.compile(r"/console/alerts"))
+
+
+def api(app: Console, role: Role, path: str, **params: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {app.tokens[role]}"}
+    return httpx.get(f"{app.url}{path}", params=params, headers=headers, timeout=60)  # type: ignore[arg-type]
+
+
+# --- login and roles ----------------------------------------------------------------------------
+
+FORBIDDEN = {Role.ADMIN: "/console/patrol/2026-01-05/signoff", Role.OFFICER: "/console/admin/access",
+             Role.RESPONDER: "/console/patrol", Role.AUDITOR: "/console/search"}  # fmt: skip
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_sees_only_what_it_may(app: Console, browser: Browser, role: Role) -> None:
+    page = open_page(browser)
+    # Two roles log in with a password, two with an API token: both paths open the same session.
+    (login_password if role in (Role.ADMIN, Role.OFFICER) else login_token)(page, app, role)
+    links = page.locator("nav#nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert links == [path for path, _, permission in NAV if allowed(role, permission)]
+    expect(page.locator(".who")).to_contain_text(app.users[role] if role in (Role.ADMIN, Role.OFFICER) else "console-")
+    if role is Role.ADMIN:  # the admin's forbidden thing is signing (officers only): a POST
+        reply = page.request.post(f"{app.url}{FORBIDDEN[role]}", form={"findings": "x"},
+                                  headers={"X-CSRF-Token": csrf(page)})  # fmt: skip
+        assert reply.status == 403
+    else:
+        reply = page.goto(f"{app.url}{FORBIDDEN[role]}")
+        assert reply is not None and reply.status == 403
+        expect(page.locator("h1")).to_contain_text("403")
+        expect(page.locator(".notice.error")).to_contain_text(f"has role {role.value}")
+    # Auditors read alerts but not the logs behind them, in the console as in the API.
+    alert = app.alerts[0]
+    page.goto(f"{app.url}/console/alerts/{alert.id}")
+    events = page.locator("#h-events ~ details")
+    if allowed(role, Permission.SEARCH_LOGS):
+        assert events.count() == len(alert.event_ids)
+    else:
+        assert events.count() == 0
+        expect(page.locator("section", has=page.locator("#h-events"))).to_contain_text("不能查阅日志")
+    page.context.close()
+
+
+def csrf(page: Page) -> str:
+    headers = page.locator("body").get_attribute("hx-headers") or "{}"
+    token = json.loads(headers).get("X-CSRF-Token")
+    assert token
+    return str(token)
+
+
+def test_wrong_password_and_logout(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    page.goto(f"{app.url}/console/login")
+    page.fill("#username", app.users[Role.OFFICER])
+    page.fill("#password", "not-the-password")
+    page.click("#login-password")
+    expect(page.locator(".notice.error")).to_be_visible()
+    assert page.goto(f"{app.url}/console/alerts") is not None
+    assert "/console/login" in page.url  # no session: back to the login page
+    login_password(page, app, Role.OFFICER)
+    page.click("text=退出")
+    page.wait_for_url(re.compile(r"/console/login"))
+    page.goto(f"{app.url}/console/alerts")
+    assert "/console/login" in page.url
+    page.context.close()
+
+
+def test_a_session_change_needs_the_csrf_header(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    login_password(page, app, Role.OFFICER)
+    target = app.alerts[-1].id
+    without = page.request.post(f"{app.url}/alerts/ack", data={"ids": [target]})
+    assert without.status == 403 and "X-CSRF-Token" in without.json()["detail"]
+    # The JSON API itself accepts the console session, with the header.
+    with_header = page.request.post(f"{app.url}/alerts/ack", data={"ids": [target]},
+                                    headers={"X-CSRF-Token": csrf(page)})  # fmt: skip
+    assert with_header.status == 200 and with_header.json()["acknowledged"] == 1
+    page.context.close()
+
+
+# --- the alert queue ----------------------------------------------------------------------------
+
+
+def test_acknowledge_selected_alerts(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    login_password(page, app, Role.OFFICER)
+    page.goto(f"{app.url}/console/alerts?status=new&entity=user:bob")
+    rows = page.locator("#queue-table tbody tr")
+    before = rows.count()
+    assert before >= 2
+    chosen = [rows.nth(i).get_attribute("data-id") for i in range(2)]
+    for alert_id in chosen:
+        page.check(f"#sel-{alert_id}")
+    page.click("#ack-selected")
+    expect(page.locator(".notice.ok")).to_contain_text("已确认 2 条")
+    # The queue was filtered to new alerts: the two are gone from it, and stored as acknowledged.
+    expect(page.locator("#queue-table tbody tr")).to_have_count(before - 2)
+    for alert_id in chosen:
+        stored = api(app, Role.AUDITOR, f"/alerts/{alert_id}").json()
+        assert stored["status"] == "acknowledged"
+        assert stored["history"][-1]["by"] == app.users[Role.OFFICER]
+    page.context.close()
+
+
+def test_keyboard_navigation_of_the_queue(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    login_token(page, app, Role.RESPONDER)
+    page.goto(f"{app.url}/console/alerts")
+    rows = page.locator("#queue-table tbody tr")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bfocused\b"))
+    expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press("k")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bfocused\b"))
+    page.keyboard.press("x")
+    expect(rows.nth(0).locator("input[type=checkbox]")).to_be_checked()
+    # The focus is visible: the focused row is outlined.
+    assert rows.nth(0).evaluate("row => getComputedStyle(row).outlineStyle") != "none"
+    target = rows.nth(0).get_attribute("data-href")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{app.url}{target}")
+    page.context.close()
+
+
+def test_triage_on_the_alert_page(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    login_token(page, app, Role.RESPONDER)
+    alert = app.alerts[5]
+    page.goto(f"{app.url}/console/alerts/{alert.id}")
+    page.select_option("#t-status", "acknowledged")
+    page.fill("#t-assignee", "dave")
+    page.fill("#t-comment", "looking into it")
+    page.click("#triage-save")
+    expect(page.locator("#alert-status")).to_have_attribute("data-status", "acknowledged")
+    expect(page.locator(".history")).to_contain_text("looking into it")
+    # Acknowledging again is refused by the API's transition rules, and the page says why.
+    page.select_option("#t-status", "investigating")
+    page.click("#triage-save")
+    expect(page.locator("#alert-status")).to_have_attribute("data-status", "investigating")
+    stored = api(app, Role.AUDITOR, f"/alerts/{alert.id}").json()
+    assert stored["status"] == "investigating" and stored["assignee"] == "dave"
+    page.context.close()
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_search_counts_what_the_api_counts_and_is_audited(app: Console, browser: Browser, es: Elasticsearch) -> None:
+    page = open_page(browser)
+    login_token(page, app, Role.OFFICER)
+    page.goto(f"{app.url}/console/search")
+    page.fill("#s-q", '"Failed password"')
+    page.click("#search-run")
+    page.wait_for_url(re.compile(r"q="))
+    shown = int(page.locator("#hit-count").get_attribute("data-count") or -1)
+    expected = api(app, Role.OFFICER, "/events", q='"Failed password"', size=0).json()["count"]
+    assert shown == expected > 48  # the patrol day's 48 lines and the real OpenSSH ones
+    expect(page.locator("#histogram")).to_be_visible()
+    # A category facet narrows the search as the API's `category=` does.
+    page.locator(".facets a", has_text="user").first.click()
+    page.wait_for_url(re.compile(r"category=user"))
+    narrowed = int(page.locator("#hit-count").get_attribute("data-count") or -1)
+    assert narrowed == api(app, Role.OFFICER, "/events", q='"Failed password"', category="user", size=0).json()["count"]
+    page.locator("#results details summary").first.click()
+    expect(page.locator("#results details pre").first).to_contain_text('"@timestamp"')
+    es.indices.refresh(index=AUDIT_INDEX)
+    query = {"bool": {"filter": [{"term": {"endpoint": "/console/search"}}, {"term": {"action": "events.search"}},
+                                 {"term": {"actor.name": "console-officer"}}]}}  # fmt: skip
+    audited = es.search(index=AUDIT_INDEX, query=query, size=10)["hits"]["hits"]
+    assert {hit["_source"]["hits"] for hit in audited} >= {expected, narrowed}
+    page.context.close()
+
+
+# --- patrol record ------------------------------------------------------------------------------
+
+
+def test_sign_the_patrol_record(app: Console, browser: Browser) -> None:
+    day = patrol_day(app.settings, datetime.now(UTC))
+    page = open_page(browser)
+    login_password(page, app, Role.OFFICER)
+    page.goto(f"{app.url}/console/patrol")
+    expect(page.locator("h1")).to_contain_text(str(day))
+    expect(page.locator(f'[data-unsigned="{day}"]')).to_be_visible()  # unsigned: highlighted in the list
+    page.fill("#p-findings", "48 failed SSH logins on web01-web02, from the internal range")
+    page.fill("#p-actions", "Asked the web team to check the monitoring account")
+    page.click("#sign")
+    expect(page.locator("#signed-ok")).to_be_visible()
+    expect(page.locator("#signoff-state")).to_contain_text(app.users[Role.OFFICER])
+    expect(page.locator(f'[data-unsigned="{day}"]')).to_have_count(0)
+    record = api(app, Role.AUDITOR, f"/reports/patrol/{day}").json()
+    assert record["signed_by"] == app.users[Role.OFFICER]
+    assert record["findings"].startswith("48 failed SSH logins")
+    page.context.close()
+
+
+# --- language and accessibility ---------------------------------------------------------------------
+
+
+def test_switch_language_is_remembered(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    login_token(page, app, Role.AUDITOR)
+    expect(page.locator("h1")).to_have_text("告警")
+    page.click('a[hreflang="en"]')
+    expect(page.locator("h1")).to_have_text("Alerts")
+    page.goto(f"{app.url}/console/patrol")
+    expect(page.locator("nav#nav")).to_contain_text("Patrol record")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.click('a[hreflang="zh-CN"]')
+    expect(page.locator("nav#nav")).to_contain_text("巡查记录")
+    page.context.close()
+
+
+LABEL_CHECK = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden')
+  .filter(el => !(el.labels && el.labels.length))
+  .filter(el => !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+MAIN_PAGES = ["/console/alerts", "/console/search?q=sshd", "/console/patrol", "/console/health", "/console/audit",
+              "/console/admin/rules", "/console/admin/entities", "/console/admin/access"]  # fmt: skip
+
+
+def test_every_input_has_a_label(app: Console, browser: Browser) -> None:
+    page = open_page(browser)
+    page.goto(f"{app.url}/console/login")
+    assert page.evaluate(LABEL_CHECK) == []
+    login_token(page, app, Role.ADMIN)
+    for path in [*MAIN_PAGES, f"/console/alerts/{app.alerts[0].id}"]:
+        page.goto(f"{app.url}{path}")
+        assert page.evaluate(LABEL_CHECK) == [], path
+    page.context.close()
+
+
+# --- screenshots ----------------------------------------------------------------------------------
+
+SHOTS = {"alerts": "/console/alerts", "search": "/console/search?q=sshd&from=&to=", "patrol": "/console/patrol",
+         "health": "/console/health", "rules": "/console/admin/rules", "access": "/console/admin/access",
+         "audit": "/console/audit"}  # fmt: skip
+
+
+def test_screenshots(app: Console, browser: Browser) -> None:
+    """Each main page at 1280×800 and the queue on a 390×844 phone, as PNG under test-artifacts/console."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = open_page(browser)
+    page.goto(f"{app.url}/console/login")
+    page.screenshot(path=ARTIFACTS / "login.png")
+    login_token(page, app, Role.ADMIN)
+    for name, path in {**SHOTS, "alert": f"/console/alerts/{app.alerts[0].id}"}.items():
+        page.goto(f"{app.url}{path}")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=ARTIFACTS / f"{name}.png")
+    page.click('a[hreflang="en"]')
+    page.goto(f"{app.url}/console/alerts")
+    page.screenshot(path=ARTIFACTS / "alerts-en.png")
+    page.context.close()
+    phone = open_page(browser, 390, 844)
+    login_token(phone, app, Role.OFFICER)
+    phone.wait_for_load_state("networkidle")
+    phone.screenshot(path=ARTIFACTS / "alerts-narrow.png")
+    phone.click(".menu-toggle")
+    expect(phone.locator("nav#nav")).to_be_visible()
+    phone.screenshot(path=ARTIFACTS / "menu-narrow.png")
+    # The queue's table became one card per alert: nothing wider than the screen.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.context.close()
+    written = sorted(p.name for p in ARTIFACTS.glob("*.png"))
+    assert len(written) >= len(SHOTS) + 4 and all((ARTIFACTS / name).stat().st_size > 10_000 for name in written)
