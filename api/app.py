@@ -16,7 +16,20 @@ from fastapi.responses import JSONResponse
 from api.backends import Backends
 from api.console import install_console
 from api.errors import ApiError
-from api.routes import alerts, audit, entities, events, health, ingest, reports, retention, rules
+from api.routes import (
+    alerts,
+    audit,
+    entities,
+    events,
+    health,
+    incident_actions,
+    incidents,
+    ingest,
+    playbooks,
+    reports,
+    retention,
+    rules,
+)
 from api.rules import RuleCatalog
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
@@ -34,6 +47,10 @@ ROUTERS = (
     entities.router,
     retention.router,
     reports.router,
+    incidents.router,
+    incident_actions.router,
+    playbooks.router,
+    playbooks.duty_router,
 )
 
 

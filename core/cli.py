@@ -18,6 +18,8 @@ from core.cli_collect import app as collect_app
 from core.cli_demo import demo
 from core.cli_detect import detect_app, rules_app, run_detection_role
 from core.cli_hunt import hunt_app
+from core.cli_playbooks import register as register_playbooks
+from core.cli_playbooks import run_playbooks_role
 from core.cli_report import register as register_report
 from core.cli_retention import register as register_retention
 from core.settings import get_settings
@@ -36,11 +38,22 @@ app.command("api")(serve)
 app.add_typer(rules_app, name="rules")
 app.add_typer(detect_app, name="detect")
 app.add_typer(hunt_app, name="hunt")
+register_playbooks(app)
 app.add_typer(user_app, name="user")
 console = Console()
 
 STACK_DIR = Path("var/stack")
-WORKER_ROLES = ("all", "normaliser", "indexer", "collectors", "detectors", "detectors-global", "alerts", "scheduler")
+WORKER_ROLES = (
+    "all",
+    "normaliser",
+    "indexer",
+    "collectors",
+    "detectors",
+    "detectors-global",
+    "alerts",
+    "scheduler",
+    "playbooks",
+)
 
 
 def local_stack(data_dir: Path) -> object:
@@ -133,6 +146,9 @@ def workers(
         from core.cli_collect import run_collectors
 
         console.print_json(json.dumps(run_collectors(idle_exit)))
+        return
+    if role == "playbooks":
+        console.print_json(json.dumps(run_playbooks_role(idle_exit)))
         return
     if role in {"detectors", "detectors-global", "alerts"}:
         console.print_json(json.dumps(run_detection_role(role, idle_exit)))

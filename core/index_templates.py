@@ -10,7 +10,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from core.names import ALERTS_INDEX, EVIDENCE_PREFIX, HOLDS_INDEX, RETENTION_LOG_INDEX, Category
+from core.names import ALERTS_INDEX, EVIDENCE_PREFIX, HOLDS_INDEX, INCIDENTS_INDEX, RETENTION_LOG_INDEX, Category
 from core.settings import Settings
 
 KEYWORD = {"type": "keyword", "ignore_above": 2048}
@@ -170,4 +170,28 @@ def install_retention_templates(es: Elasticsearch, settings: Settings) -> None:
             "settings": _settings(settings),
             "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": {"@timestamp": DATE, "day": DATE}},
         },
+    )
+
+
+# `vigil-incidents` (core.models.incident.Incident): the fields the console filters on and the reports read are
+# indexed; steps, timers, contacts and the timeline are stored whole, not indexed (dynamic: false), except the
+# timers' due times, which the engine queries for the next wake-up.
+INCIDENT_PROPERTIES: dict[str, Any] = {
+    "id": KEYWORD, "title": {**KEYWORD, "fields": {"text": TEXT}}, "severity": KEYWORD, "status": KEYWORD,
+    "serious": {"type": "boolean"}, "drill": {"type": "boolean"}, "playbook": KEYWORD, "assignee": KEYWORD,
+    "entity": {"properties": {"kind": KEYWORD, "value": KEYWORD}},
+    "alert_ids": KEYWORD, "rule_ids": KEYWORD, "tags": KEYWORD, "opened_by": KEYWORD,
+    "first_seen": DATE, "last_seen": DATE, "detected_at": DATE, "opened_at": DATE, "contacted_at": DATE,
+    "reported_at": DATE, "closed_at": DATE, "updated_at": DATE, "wake_at": DATE, "work": {"type": "boolean"},
+    "deadlines": {"type": "nested", "properties": {"name": KEYWORD, "due": DATE, "met_at": DATE}},
+    "timers": {"type": "nested", "properties": {"due": DATE, "fired_at": DATE, "cancelled_at": DATE}},
+}  # fmt: skip
+
+
+def install_incident_template(es: Elasticsearch, settings: Settings) -> None:
+    es.indices.put_index_template(
+        name="vigil-incidents",
+        index_patterns=[INCIDENTS_INDEX],
+        priority=500,
+        template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": INCIDENT_PROPERTIES}},
     )

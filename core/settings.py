@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     console_secret: str | None = Field(default=None, min_length=32)
     console_session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 12.0
 
+    # Response (issue 4): the playbook engine, its playbooks, the duty roster, notify channels, contain actions.
+    playbooks_group: str = "vigil-playbooks"
+    playbooks_dir: Path | None = None  # else the bundled playbooks (playbooks/files)
+    roster_file: Path | None = None  # duty roster YAML; else one around-the-clock duty desk
+    notify_file: Path | None = None  # notify channels YAML (playbooks.notify.NotifyConfig)
+    playbook_actions_file: Path | None = None  # containment webhooks and commands (playbooks.actions)
+    playbook_tick_s: Annotated[float, Field(gt=0)] = 1.0  # how often due timers are looked for
+    console_url: str | None = None  # links in notifications: <console_url>/incidents/<id>
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
