@@ -181,6 +181,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "audit.query": ("Query", "查询"),
     "audit.hits": ("Hits", "命中数"),
     "none": ("none", "无"),
+    "nav.incidents": ("Incidents", "事件"),
+    "nav.playbooks": ("Playbooks & duty", "预案与值班"),
+    "incidents.count": ("{n} incidents", "共 {n} 个事件"),
+    "incidents.opened": ("Opened", "创建时间"),
+    "incidents.title": ("Title", "标题"),
+    "incidents.serious": ("serious", "重大"),
+    "incidents.drill": ("drill", "演练"),
+    "incidents.open": ("Open an incident", "创建事件"),
+    "incidents.start_drill": ("Start a drill with this playbook", "用此预案开始演练"),
+    "incidents.overdue": ("overdue", "已超时"),
+    "incidents.left": ("left", "剩余"),
+    "incidents.detected": ("Detected", "发现时间"),
+    "incidents.contacted": ("On-duty contact", "值班响应"),
+    "incidents.acknowledge": ("On-duty contact made", "值班人员已响应"),
+    "incidents.authority": ("Authority report", "上报报告"),
+    "incidents.timeline": ("Timeline", "时间线"),
+    "incidents.steps": ("Playbook steps", "预案步骤"),
+    "incidents.complete": ("Complete with evidence", "提交证据并完成"),
+    "incidents.approve": ("Approve", "批准"),
+    "incidents.reject": ("Reject", "驳回"),
+    "incidents.close": ("Close with the review", "复盘并关闭"),
+    "incidents.cause": ("Cause", "原因"),
+    "incidents.impact": ("Impact", "影响"),
+    "incidents.lessons": ("Lessons", "改进措施"),
+    "playbooks.roster": ("Duty roster", "值班表"),
+    "playbooks.on_duty": ("On duty now", "当前值班"),
+    "playbooks.chain": ("Escalation chain", "升级链"),
+    "playbooks.contact": ("Contact", "联系方式"),
+    "playbooks.validate": ("Validate a playbook", "校验预案"),
+    "playbooks.yaml": ("Playbook (YAML)", "预案（YAML）"),
+    "playbooks.check": ("Validate", "校验"),
     "incidents.na": ("Incidents are not built on this server yet.", "本服务器尚未提供事件管理。"),
 }
 
@@ -206,6 +237,26 @@ VALUES: dict[str, tuple[str, str]] = {
 }
 
 
+# Incident (`i:`) and step (`s:`) statuses.
+STATES: dict[str, tuple[str, str]] = {
+    "i:open": ("open", "待响应"),
+    "i:acknowledged": ("acknowledged", "已响应"),
+    "i:in_progress": ("in progress", "处置中"),
+    "i:resolved": ("resolved", "已处置"),
+    "i:closed": ("closed", "已关闭"),
+    "i:cancelled": ("cancelled", "已取消"),
+    "s:pending": ("pending", "未开始"),
+    "s:ready": ("to do", "待办"),
+    "s:running": ("running", "执行中"),
+    "s:waiting": ("waiting", "等待中"),
+    "s:awaiting_approval": ("awaiting approval", "待批准"),
+    "s:done": ("done", "完成"),
+    "s:skipped": ("skipped", "跳过"),
+    "s:failed": ("failed", "失败"),
+    "s:rejected": ("rejected", "已驳回"),
+}
+
+
 def translator(lang: str) -> Callable[..., str]:
     """`t("key", n=3)`: the console's message, else the report catalogue's, else the key itself;
     `t("v:resolved")`: a value as a word."""
@@ -216,7 +267,7 @@ def translator(lang: str) -> Callable[..., str]:
         if key.startswith("v:"):
             pair = VALUES.get(key[2:])
             return pair[column] if pair else key[2:]
-        pair = MESSAGES.get(key)
+        pair = MESSAGES.get(key) or STATES.get(key)
         text = pair[column] if pair else reports.get(key, key)
         return text.format(**fields) if fields else text
 

@@ -77,12 +77,14 @@ class Page:
 # Navigation: (path, label key, the permission that shows it). A link is shown only to roles that may open it.
 NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/console/alerts", "nav.alerts", Permission.READ_ALERTS),
+    ("/console/incidents", "nav.incidents", Permission.READ_INCIDENTS),
     ("/console/search", "nav.search", Permission.SEARCH_LOGS),
     ("/console/patrol", "nav.patrol", Permission.READ_REPORTS),
     ("/console/health", "nav.health", Permission.READ_HEALTH),
     ("/console/audit", "nav.audit", Permission.READ_AUDIT),
     ("/console/admin/rules", "nav.rules", Permission.READ_RULES),
     ("/console/admin/entities", "nav.entities", Permission.READ_ENTITIES),
+    ("/console/admin/playbooks", "nav.playbooks", Permission.READ_PLAYBOOKS),
     ("/console/admin/access", "nav.access", Permission.MANAGE_ACCESS),
 )
 

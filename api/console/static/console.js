@@ -31,7 +31,21 @@ function init(root) {
     flatpickr(input, { dateFormat: "Y-m-d", allowInput: true, locale: zh || "default" });
   });
   root.querySelectorAll("[data-queue]").forEach(queueKeys);
+  countdowns();
 }
+
+// Incident deadlines: time left, or how long overdue (in red), refreshed every 30 seconds.
+function countdowns() {
+  const now = Date.now();
+  document.querySelectorAll("[data-due]").forEach((el) => {
+    const left = Math.round((Date.parse(el.dataset.due) - now) / 60000);
+    const minutes = Math.abs(left);
+    const text = minutes >= 60 ? `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m` : `${minutes}m`;
+    el.textContent = `${left < 0 ? el.dataset.overdueText : el.dataset.leftText} ${text}`;
+    el.classList.toggle("overdue", left < 0);
+  });
+}
+setInterval(countdowns, 30000);
 
 // The alert queue: j/k move the focus between rows, Enter opens the focused alert, x selects it.
 function queueKeys(table) {
