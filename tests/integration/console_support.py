@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import uvicorn
+import yaml
 from elasticsearch import Elasticsearch
 
 from api.app import create_app
@@ -35,6 +36,7 @@ from ingest.indexer import bulk_actions, index_batch
 from ingest.normaliser import normalise
 from reports.calendar import ReportSettings, load_calendar, previous_working_day
 from tests.datasets import dataset
+from tests.integration.playbooks_support import ROSTER
 
 RULES = ("sigma", "rules", "windows", "builtin", "security", "account_management")  # 16 files: quick to load
 RDP_RULE = "0f63e1ef-1eb9-4226-9d54-8927ca08520a"  # Admin User Remote Logon, in RULES
@@ -52,7 +54,12 @@ class Console:
 
 
 def console_settings(es_url: str, kafka: str, data_dir: Path) -> Settings:
-    return Settings(kafka_bootstrap=kafka, es_url=es_url, data_dir=data_dir, sigma_rule_dirs=[dataset(*RULES)])
+    """The duty roster of the playbook tests; notifications printed (console channels), not sent."""
+    (data_dir / "roster.yml").write_text(yaml.safe_dump(ROSTER, allow_unicode=True), encoding="utf-8")
+    notify = {"channels": {"email": {"type": "console"}, "webhook": {"type": "console"}}}
+    (data_dir / "notify.yml").write_text(yaml.safe_dump(notify), encoding="utf-8")
+    return Settings(kafka_bootstrap=kafka, es_url=es_url, data_dir=data_dir, sigma_rule_dirs=[dataset(*RULES)],
+                    roster_file=data_dir / "roster.yml", notify_file=data_dir / "notify.yml")  # fmt: skip
 
 
 def real_lines(family: tuple[str, ...], count: int) -> bytes:

@@ -18,6 +18,8 @@ from elasticsearch import Elasticsearch
 from api.console.web import NAV
 from api.permissions import Permission, Role, allowed
 from core.names import AUDIT_INDEX
+from playbooks.engine import Engine
+from playbooks.runtime import build_engine
 from stack.local import LocalStack
 from tests.integration.console_support import PASSWORD, Console, console, console_settings, patrol_day
 
@@ -33,7 +35,7 @@ if not CHROMIUM.exists():  # scripts/setup.sh installs it; CI must not pass with
         raise RuntimeError("/usr/bin/chromium is missing: run scripts/setup.sh (apt-get install chromium)")
     pytest.skip("no /usr/bin/chromium (scripts/setup.sh installs it)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402 - only with a browser
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402 - only with a browser
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +215,9 @@ def test_triage_on_the_alert_page(app: Console, browser: Browser) -> None:
     page.click("#triage-save")
     expect(page.locator("#alert-status")).to_have_attribute("data-status", "acknowledged")
     expect(page.locator(".history")).to_contain_text("looking into it")
-    # Acknowledging again is refused by the API's transition rules, and the page says why.
+    # The status choice offers only the transitions the API allows from the current status.
+    offered = page.locator("#t-status option").evaluate_all("options => options.map(o => o.value).filter(Boolean)")
+    assert offered == ["investigating", "resolved", "false_positive"]
     page.select_option("#t-status", "investigating")
     page.click("#triage-save")
     expect(page.locator("#alert-status")).to_have_attribute("data-status", "investigating")
@@ -297,7 +301,8 @@ LABEL_CHECK = """() => Array.from(document.querySelectorAll('input, select, text
   .map(el => el.outerHTML.slice(0, 120))"""
 
 MAIN_PAGES = ["/console/alerts", "/console/search?q=sshd", "/console/patrol", "/console/health", "/console/audit",
-              "/console/admin/rules", "/console/admin/entities", "/console/admin/access"]  # fmt: skip
+              "/console/admin/rules", "/console/admin/entities", "/console/admin/access", "/console/incidents",
+              "/console/admin/playbooks"]  # fmt: skip
 
 
 def test_every_input_has_a_label(app: Console, browser: Browser) -> None:
@@ -311,11 +316,89 @@ def test_every_input_has_a_label(app: Console, browser: Browser) -> None:
     page.context.close()
 
 
+# --- incidents ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engine(app: Console, es: Elasticsearch) -> Engine:
+    """The playbooks worker's part (notify, enrich, report steps), run by hand between the clicks."""
+    return build_engine(app.settings, es=es, alert_sink=lambda _alert: None)
+
+
+def step(page: Page, step_id: str) -> Locator:
+    return page.locator(f'#steps li[data-step="{step_id}"]')
+
+
+def test_an_incident_worked_through_its_playbook_checklist(app: Console, browser: Browser, engine: Engine) -> None:
+    responder, officer = open_page(browser), open_page(browser)
+    login_token(responder, app, Role.RESPONDER)
+    login_password(officer, app, Role.OFFICER)
+    responder.goto(f"{app.url}/console/incidents")
+    responder.fill("#n-title", "Phone report: zed locked out")
+    responder.select_option("#n-severity", "critical")
+    responder.fill("#n-entity", "user:zed")
+    responder.select_option("#n-playbook", "brute-force")
+    responder.click("#open-incident")
+    responder.wait_for_url(re.compile(r"/console/incidents/[^/]+$"))
+    incident_url = responder.url
+    expect(step(responder, "page-on-duty")).to_have_attribute("data-status", "waiting")
+    expect(responder.locator(".countdown").first).to_contain_text("剩余")  # deadlines count down
+    expect(responder.locator("#acknowledge")).to_have_count(0)  # responders do not acknowledge the duty page
+
+    officer.goto(incident_url)
+    officer.click("#acknowledge")
+    expect(officer.locator("#incident-contacted")).to_contain_text(app.users[Role.OFFICER])  # the 3-minute clock stops
+    expect(officer.locator("#acknowledge")).to_have_count(0)
+    incident_id = incident_url.rsplit("/", 1)[1]
+    engine.process(incident_id)
+
+    responder.reload()
+    triage = step(responder, "triage")
+    expect(triage).to_have_attribute("data-status", "ready")
+    triage.locator('input[name="ev_scope"]').fill("zed's account on web01")
+    triage.locator('input[name="ev_assessment"]').fill("true positive")
+    triage.locator("textarea").fill("seen in the logs")
+    triage.locator("button[type=submit]").click()
+    expect(step(responder, "triage")).to_have_attribute("data-status", "done")
+    expect(step(responder, "triage")).to_contain_text("true positive")
+    engine.process(incident_id)
+
+    officer.reload()
+    contain = step(officer, "contain")
+    expect(contain).to_have_attribute("data-status", "awaiting_approval")
+    contain.locator('input[name="comment"]').fill("go ahead")
+    contain.locator('button[value="approve"]').click()
+    expect(officer.locator("#incident-saved")).to_be_visible()
+    expect(officer.locator("#timeline")).to_contain_text("containment_approved")
+    stored = api(app, Role.AUDITOR, f"/incidents/{incident_id}").json()
+    evidence = {s["step_id"]: s["evidence"] for s in stored["steps"]}
+    assert evidence["triage"] == {"scope": "zed's account on web01", "assessment": "true positive"}
+    assert stored["contacted_by"] == app.users[Role.OFFICER]
+    # The report export is the API's, reached with the console session.
+    report = responder.request.get(f"{app.url}/incidents/{incident_id}/report?format=html&lang=en")
+    assert report.status == 200 and incident_id in report.text()
+    # A serious incident detected 25 hours ago has missed its 24-hour report: overdue, in red.
+    late = {"title": "Ransomware on file server fs01", "severity": "critical", "serious": True, "entity": "host:fs01",
+            "playbook": "malware", "detected_at": (datetime.now(UTC) - timedelta(hours=25)).isoformat()}  # fmt: skip
+    opened = httpx.post(f"{app.url}/incidents", json=late, timeout=60,
+                        headers={"Authorization": f"Bearer {app.tokens[Role.RESPONDER]}"})  # fmt: skip
+    assert opened.status_code == 201, opened.text
+    responder.goto(f"{app.url}/console/incidents")
+    expect(responder.locator("#incidents")).to_contain_text("Phone report: zed locked out")
+    row = responder.locator("#incidents tbody tr", has_text="fs01")
+    overdue = row.locator(".countdown.overdue")
+    expect(overdue.first).to_contain_text("已超时")
+    assert overdue.first.evaluate("el => getComputedStyle(el).color") == "rgb(198, 40, 40)"  # --high
+    responder.context.close()
+    officer.context.close()
+
+
 # --- screenshots ----------------------------------------------------------------------------------
 
 SHOTS = {"alerts": "/console/alerts", "search": "/console/search?q=sshd", "patrol": "/console/patrol",
          "health": "/console/health", "rules": "/console/admin/rules", "access": "/console/admin/access",
-         "audit": "/console/audit"}  # fmt: skip
+         "audit": "/console/audit", "incidents": "/console/incidents",
+         "playbooks": "/console/admin/playbooks"}  # fmt: skip
 
 
 def test_screenshots(app: Console, browser: Browser) -> None:
@@ -327,11 +410,14 @@ def test_screenshots(app: Console, browser: Browser) -> None:
     login_token(page, app, Role.ADMIN)
     day = patrol_day(app.settings, datetime.now(UTC))
     day_range = f"&from={day} 00:00&to={day + timedelta(days=1)} 00:00"  # the patrol day: a 15-minute histogram
-    shots = {**SHOTS, "search": SHOTS["search"] + day_range, "alert": f"/console/alerts/{app.alerts[0].id}"}
+    incidents = api(app, Role.AUDITOR, "/incidents").json()["data"]
+    worked = next(i["id"] for i in incidents if i["title"].startswith("Phone"))  # the incident test's, run before
+    shots = {**SHOTS, "search": SHOTS["search"] + day_range, "alert": f"/console/alerts/{app.alerts[0].id}",
+             "incident": f"/console/incidents/{worked}"}  # fmt: skip
     for name, path in shots.items():
         page.goto(f"{app.url}{path}")
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=ARTIFACTS / f"{name}.png")
+        page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=name == "incident")
     page.click('a[hreflang="en"]')
     page.goto(f"{app.url}/console/alerts")
     page.screenshot(path=ARTIFACTS / "alerts-en.png")

@@ -30,6 +30,7 @@ from api.routes.incidents import DeskDep
 from api.tokens import Principal
 from core.models.alert import Severity
 from core.models.incident import IncidentStatus
+from playbooks import errors as response_errors
 from playbooks.schema import ManualStep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -76,21 +77,21 @@ def open_incident(
     return Response(status_code=204, headers={"HX-Redirect": f"/console/incidents/{opened.id}"})
 
 
-def _evidence_fields(d: DeskDep, incident: IncidentPublic) -> dict[str, list[Any]]:
-    """Per manual step, the evidence its playbook asks for."""
+def _playbook_steps(d: DeskDep, incident: IncidentPublic) -> dict[str, Any]:
+    """The incident's playbook steps by id: their titles in both languages and the evidence manual steps ask for."""
     if not incident.playbook:
         return {}
     try:
-        steps = d.playbook(incident.playbook).playbook.steps
-    except Exception:  # noqa: BLE001 - a playbook removed since: the checklist still shows, without fields
+        return {step.id: step for step in d.playbook(incident.playbook).playbook.steps}
+    except response_errors.NotFound:  # a playbook removed since: the checklist still shows, with the stored titles
         return {}
-    return {s.id: s.evidence for s in steps if isinstance(s, ManualStep)}
 
 
 def _incident(request: Request, user: Principal, d: DeskDep, incident_id: str, **notice: Any) -> HTMLResponse:
     incident = incidents_api.get_incident(user, incident_id, d, Response())
-    return render(request, "incident.html", user, incident=incident, evidence_fields=_evidence_fields(d, incident),
-                  **notice)  # fmt: skip
+    steps = _playbook_steps(d, incident)
+    fields = {step_id: step.evidence for step_id, step in steps.items() if isinstance(step, ManualStep)}
+    return render(request, "incident.html", user, incident=incident, step_defs=steps, evidence_fields=fields, **notice)
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
