@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_origin
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
@@ -127,7 +127,7 @@ def query_model(request: Request, model: type[M], *, drop: frozenset[str] = froz
     """The page's query string as the API's parameter model: repeated keys become lists, empty
     form fields are unset. Raises BadRequest naming the field, as the API's 422 does."""
     values: dict[str, Any] = {}
-    list_fields = {name for name, field in model.model_fields.items() if "list" in str(field.annotation)}
+    list_fields = {name for name, field in model.model_fields.items() if get_origin(field.annotation) is list}
     aliases = {field.alias or name: name for name, field in model.model_fields.items()}
     for key in request.query_params:
         if key in drop:
