@@ -78,14 +78,14 @@ def _rule_text(request: Request, alert: AlertDetailPublic) -> str | None:
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
-def _detail(request: Request, user: Principal, alert: AlertDetailPublic, **notice: Any) -> dict[str, Any]:
+def _detail(alert: AlertDetailPublic, **notice: Any) -> dict[str, Any]:
     return {"alert": alert, "transitions": sorted(TRANSITIONS[alert.status], key=list(AlertStatus).index), **notice}
 
 
 @router.get("/{alert_id}", response_class=HTMLResponse)
 def alert_page(request: Request, user: Reader, alert_id: str, ip: ClientIp, es: EsDep, audit: AuditDep) -> HTMLResponse:
     alert = alerts_api.read_alert(user, alert_id, request, ip, es, audit)  # events audited as in the API
-    return render(request, "alert.html", user, rule_text=_rule_text(request, alert), **_detail(request, user, alert))
+    return render(request, "alert.html", user, rule_text=_rule_text(request, alert), **_detail(alert))
 
 
 @router.post("/{alert_id}/triage", response_class=HTMLResponse)
@@ -111,4 +111,4 @@ def triage(
     except ApiError as exc:
         error, saved = exc.detail, False
     stored = AlertDetailPublic.model_validate(alerts_api.get_alert(es, alert_id)[0])
-    return render(request, "alert_triage.html", user, saved=saved, error=error, **_detail(request, user, stored))
+    return render(request, "alert_triage.html", user, saved=saved, error=error, **_detail(stored))

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
-from api.console.web import Page, language, render
+from api.console.web import Page, render
 from api.deps import EsDep, SettingsDep
 from api.errors import BadRequest
 from api.permissions import Permission
@@ -58,8 +58,8 @@ def _charts(record: PatrolRecord) -> dict[str, Any]:
     return {"hourly": hourly, "severity": severity}
 
 
-def _context(user: Principal, es: EsDep, settings: SettingsDep, day: date, lang: str) -> dict[str, Any]:
-    record = reports_api.get_patrol(user, es, settings, day, format="json", lang=lang)  # type: ignore[arg-type]
+def _context(user: Principal, es: EsDep, settings: SettingsDep, day: date) -> dict[str, Any]:
+    record = reports_api.get_patrol(user, es, settings, day, format="json")
     assert isinstance(record, PatrolRecord)
     unsigned = reports_api.unsigned(user, es, settings, from_=None, to=None)
     return {
@@ -77,7 +77,7 @@ def patrol_page(
     request: Request, user: Reader, es: EsDep, settings: SettingsDep, day: str | None = None
 ) -> HTMLResponse:
     chosen = _day(settings, day)
-    return render(request, "patrol.html", user, **_context(user, es, settings, chosen, language(request)))
+    return render(request, "patrol.html", user, **_context(user, es, settings, chosen))
 
 
 @router.post("/{day}/signoff", response_class=HTMLResponse)
@@ -93,5 +93,5 @@ def sign(
 ) -> HTMLResponse:
     """`POST /reports/patrol/{day}/signoff`; the page comes back with the signed version."""
     signed = reports_api.sign(user, es, settings, day, SignOff(findings=findings, actions=actions, remarks=remarks))
-    context = _context(user, es, settings, day, language(request))
+    context = _context(user, es, settings, day)
     return render(request, "patrol.html", user, signed_version=signed.version, **context)

@@ -19,6 +19,7 @@ from api.routes import events as events_api
 from api.timeparse import absolute
 from api.tokens import Principal
 from core.names import Category
+from core.settings import Settings
 
 router = APIRouter(prefix="/console/search", include_in_schema=False)
 PAGE_SIZE = 50
@@ -97,6 +98,6 @@ def _toggle(request: Request, category: str, chosen: set[str]) -> str:
     return f"{request.url.path}?{urlencode(pairs + [('category', c) for c in wanted])}"
 
 
-def _label(key: str, pattern: str, settings: SettingsDep) -> str:
+def _label(key: str, pattern: str, settings: Settings) -> str:
     """A histogram bucket's start in the configured zone, as short as the interval allows."""
     return datetime.fromisoformat(key).astimezone(settings.zone).strftime(pattern)
