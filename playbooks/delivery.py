@@ -30,6 +30,7 @@ class AlertSink(Protocol):
 class Sent:
     ok: bool
     detail: str
+    retryable: bool = True  # False: trying again cannot help (no such channel configured)
 
 
 class Dispatcher:
@@ -44,7 +45,7 @@ class Dispatcher:
         channels = getattr(self.config, "channels", {}) if self.config is not None else {}
         channel = channels.get(outgoing.channel)
         if channel is None:
-            return Sent(False, f"no notify channel {outgoing.channel!r} configured (VIGIL_NOTIFY_FILE)")
+            return Sent(False, f"no notify channel {outgoing.channel!r} configured (VIGIL_NOTIFY_FILE)", False)
         kind = str(getattr(channel, "type", ""))
         message = NotifyMessage(
             key=outgoing.key, incident_id=incident.id, subject=outgoing.subject, text=outgoing.text,
@@ -71,7 +72,7 @@ class Dispatcher:
 
     def _alert(self, incident: Incident, outgoing: Outgoing, now: datetime) -> Sent:
         if self.alert_sink is None:
-            return Sent(False, "no alert producer configured")
+            return Sent(False, "no alert producer configured", False)
         draft = AlertDraft.model_validate(
             {
                 "rule": OVERDUE_RULE,

@@ -21,7 +21,7 @@ from playbooks.loader import Catalog, LoadedPlaybook
 from playbooks.progress import Context, advance
 from playbooks.roster import Roster
 from playbooks.runtime import catalog, roster, system_clock
-from playbooks.store import IncidentStore, Versioned
+from playbooks.store import MAX_RETRIES, IncidentStore, Versioned
 
 Change = Callable[[Incident, Context | None, datetime], None]
 
@@ -49,19 +49,26 @@ class Desk:
         return self.store.get(incident_id)
 
     def act(self, incident_id: str, if_match: str | None, change: Change) -> Versioned:
-        """Apply `change` to the stored incident. With `if_match` (the ETag the caller saw) a change based on
-        an older read is refused; without it, a write racing another one is refused too (409 either way)."""
-        current = self.store.get(incident_id)
-        if if_match is not None and if_match.strip('"') != current.version:
-            raise ConcurrentModification(
-                f"incident {incident_id} is at version {current.version}, not {if_match}: read it again"
-            )
-        now = self.clock()
-        ctx = self.context(current.incident)
-        change(current.incident, ctx, now)
-        if ctx is not None:
-            advance(current.incident, ctx, now)
-        return self.store.save(current, refresh="wait_for")
+        """Apply `change` to the stored incident. With `if_match` (the ETag the caller saw) the change applies
+        to exactly that version or is refused (409). Without it, a write that raced another (the worker's) is
+        re-applied to a fresh read; a change the new state no longer allows is refused then."""
+        for _ in range(MAX_RETRIES):
+            current = self.store.get(incident_id)
+            if if_match is not None and if_match.strip('"') != current.version:
+                raise ConcurrentModification(
+                    f"incident {incident_id} is at version {current.version}, not {if_match}: read it again"
+                )
+            now = self.clock()
+            ctx = self.context(current.incident)
+            change(current.incident, ctx, now)
+            if ctx is not None:
+                advance(current.incident, ctx, now)
+            try:
+                return self.store.save(current, refresh="wait_for")
+            except ConcurrentModification:
+                if if_match is not None:
+                    raise
+        raise ConcurrentModification(f"incident {incident_id} kept changing during {MAX_RETRIES} attempts")
 
     def need_context(self, ctx: Context | None, incident: Incident) -> Context:
         if ctx is None:

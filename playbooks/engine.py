@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from core import clients
 from core.models.alert import Alert
-from core.models.incident import Incident, StepStatus
+from core.models.incident import Delivery, Incident, StepStatus
 from core.names import Topic
 from core.settings import Settings
 from playbooks import transitions
@@ -37,6 +37,9 @@ from playbooks.triggers import choose, joins
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 MAX_ROUNDS = 64  # work rounds per incident per call; every round finishes a step or sends a message
+# A failed delivery (SMTP down, webhook 5xx) is tried again after these pauses, with the same key, then given up
+# on: the step fails visibly and a responder retries it or reaches people another way.
+RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10))
 
 
 class Engine:
@@ -105,7 +108,8 @@ class Engine:
             if advance(current, ctx, self.clock()):
                 self.store.update(incident_id, lambda inc, c=ctx: advance(inc, c, self.clock()))  # type: ignore[misc]
                 continue
-            unsent = next((o for o in current.outbox if o.sent_at is None), None)
+            now = self.clock()
+            unsent = next((o for o in current.outbox if o.due(now)), None)
             if unsent is not None:
                 self._send(incident_id, unsent.key)
                 continue
@@ -125,9 +129,21 @@ class Engine:
             entry = next(o for o in inc.outbox if o.key == key)
             if entry.sent_at is not None:
                 return False
-            entry.sent_at, entry.ok, entry.detail = now, sent.ok, sent.detail
+            entry.attempts += 1
+            entry.ok, entry.detail = sent.ok, sent.detail
+            if not sent.ok and sent.retryable and entry.attempts <= len(RETRY_AFTER):
+                entry.retry_at = now + RETRY_AFTER[entry.attempts - 1]
+                detail = f"{entry.channel}: {sent.detail}; again at {entry.retry_at.isoformat()}"
+                log(inc, now, ENGINE, "delivery_failed", entry.step_id, detail)
+                return True
+            entry.sent_at, entry.retry_at = now, None
+            if entry.step_id:  # the step's own record of what reached whom (the incident report lists it)
+                inc.step(entry.step_id).deliveries.append(Delivery(key=key, channel=entry.channel, ok=sent.ok,
+                                                                   detail=sent.detail, at=now,
+                                                                   recipients=entry.recipients))  # fmt: skip
             if not sent.ok:
-                log(inc, now, ENGINE, "delivery_failed", entry.step_id, f"{entry.channel}: {sent.detail}")
+                detail = f"{entry.channel}: {sent.detail}; gave up after {entry.attempts} attempts"
+                log(inc, now, ENGINE, "delivery_failed", entry.step_id, detail)
             if entry.purpose == "notify" and entry.step_id:
                 _finish_notify(inc, entry.step_id, now)
             return True

@@ -257,6 +257,7 @@ def _queue(incident: Incident, key: str, purpose: str, step_id: str | None, chan
 
 
 def _set_deadline(incident: Incident, name: str, due: datetime) -> None:
+    incident.step(name).due_at = due
     for deadline in incident.deadlines:
         if deadline.name == name:
             deadline.due, deadline.met_at = due, None

@@ -102,10 +102,16 @@ def default_roster() -> Roster:
     )
 
 
-def load_roster(path: Path | None) -> Roster:
+def load_roster(path: Path | None, calendar: WorkCalendar | None = None) -> Roster:
+    """The roster file; a roster without its own `calendar` uses `calendar` (the organisation's, which the
+    reports read too), so holidays and make-up days are configured once."""
     if path is None:
-        return default_roster()
+        roster = default_roster()
+        return roster.model_copy(update={"calendar": calendar}) if calendar else roster
     try:
-        return Roster.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(data, dict) and "calendar" not in data and calendar is not None:
+            data["calendar"] = calendar.model_dump()
+        return Roster.model_validate(data)
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise ConfigError(f"duty roster {path}: {exc}") from exc

@@ -31,7 +31,10 @@ def catalog(settings: Settings) -> Catalog:
 
 
 def roster(settings: Settings) -> Roster:
-    return load_roster(settings.roster_file)
+    from reports.calendar import ReportSettings, load_calendar
+
+    calendar_file = ReportSettings().calendar_file
+    return load_roster(settings.roster_file, load_calendar(calendar_file) if calendar_file else None)
 
 
 def notify_config(settings: Settings) -> NotifyConfig:

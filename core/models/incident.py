@@ -162,9 +162,14 @@ class Outgoing(IncidentModel):
     subject: str
     text: str
     created_at: AwareDatetime
-    sent_at: AwareDatetime | None = None
+    sent_at: AwareDatetime | None = Field(default=None, description="delivered, or given up on (`ok` false)")
     ok: bool | None = None
     detail: str | None = None
+    attempts: int = 0
+    retry_at: AwareDatetime | None = Field(default=None, description="after a failed attempt: when to try again")
+
+    def due(self, now: datetime) -> bool:
+        return self.sent_at is None and (self.retry_at is None or self.retry_at <= now)
 
 
 class TimelineEntry(IncidentModel):
@@ -235,10 +240,10 @@ class Incident(IncidentModel):
         raise KeyError(step_id)
 
     def refresh_work(self) -> None:
-        self.wake_at = min((t.due for t in self.timers if t.pending), default=None)
-        self.work = any(s.status is StepStatus.RUNNING for s in self.steps) or any(
-            o.sent_at is None for o in self.outbox
-        )
+        retries = [o.retry_at for o in self.outbox if o.sent_at is None and o.retry_at is not None]
+        self.wake_at = min([t.due for t in self.timers if t.pending] + retries, default=None)
+        running = any(s.status is StepStatus.RUNNING and s.kind != "notify" for s in self.steps)
+        self.work = running or any(o.sent_at is None and o.retry_at is None for o in self.outbox)
 
     def to_document(self) -> dict[str, object]:
         self.refresh_work()

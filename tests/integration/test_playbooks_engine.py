@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -44,6 +47,7 @@ from tests.support.receivers import SmtpReceiver, WebhookReceiver
 from tests.unit.playbook_kit import FakeClock, alert
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 LOG_CLEARED = ("attack", "mdecrevoisier", "TA0005-Defense Evasion", "T1070.001-Clear Windows event logs",
                "ID104-1102-Event log cleared.jsonl")  # fmt: skip
@@ -207,3 +211,55 @@ def test_an_overdue_alert_reaches_vigil_alerts(settings: Settings) -> None:
     finally:
         consumer.close()
     assert values and Alert.model_validate(values[0]).id == sent.id
+
+
+def test_vigil_incident_drill_marks_the_drill_in_every_message(
+    settings: Settings, tmp_path: Path, smtp_receiver: SmtpReceiver, webhook_receiver: WebhookReceiver,
+    es: Elasticsearch,
+) -> None:  # fmt: skip
+    config = response_settings(settings, tmp_path, smtp_receiver, webhook_receiver, group="pb-drill")
+    env = {**os.environ, "VIGIL_KAFKA_BOOTSTRAP": config.kafka_bootstrap, "VIGIL_ES_URL": config.es_url,
+           "VIGIL_ROSTER_FILE": str(config.roster_file), "VIGIL_NOTIFY_FILE": str(config.notify_file),
+           "VIGIL_DATA_DIR": str(tmp_path)}  # fmt: skip
+    run = subprocess.run([sys.executable, "-m", "core.cli", "incident", "drill", "data-leak", "--actor", "drill-lead"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    printed = json.loads(run.stdout)
+    assert printed["drill"] and printed["steps"]["notify-team"] == "done"
+    assert printed["steps"]["page-on-duty"] == "waiting"
+    stored = build_engine(config, es=es).store.get(printed["incident"]).incident
+    assert stored.drill and stored.opened_by == "drill-lead" and stored.title.startswith("演练")
+    assert stored.serious  # a drill walks the worst case: data-leak incidents are serious from high
+    assert smtp_receiver.messages and all("演练" in m.subject for m in smtp_receiver.messages)
+    assert all(m.message["X-Vigil-Drill"] == "true" and "演练" in m.body for m in smtp_receiver.messages)
+    assert webhook_receiver.requests and all(r.json["drill"] for r in webhook_receiver.requests)
+
+
+def test_a_failed_delivery_is_tried_again_with_the_same_key_then_the_step_completes(
+    settings: Settings, tmp_path: Path, smtp_receiver: SmtpReceiver, webhook_receiver: WebhookReceiver,
+    es: Elasticsearch,
+) -> None:  # fmt: skip
+    config = response_settings(settings, tmp_path, smtp_receiver, webhook_receiver, group="pb-retry")
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    engine = build_engine(config, clock=clock, es=es, alert_sink=lambda _alert: None)
+    engine.store.ensure()
+    webhook_receiver.respond(503)
+    raised = alert(entity="user:retry-test", at=clock.now, severity=Severity.HIGH)
+    (incident_id,) = engine.on_alerts([raised])
+    notify = engine.store.get(incident_id).incident.step("notify-team")
+    assert notify.status is StepStatus.RUNNING  # the mail went out, the webhook did not
+    failed = [r.headers["x-vigil-delivery"] for r in webhook_receiver.requests]
+    assert f"{incident_id}:notify-team:1:webhook" in failed
+    clock.advance(seconds=29)
+    engine.tick()
+    assert len(webhook_receiver.requests) == len(failed)  # not before the pause is over
+    webhook_receiver.respond(200)
+    clock.advance(seconds=1)
+    engine.tick()
+    incident = engine.store.get(incident_id).incident
+    assert incident.step("notify-team").status is StepStatus.DONE
+    again = [r.headers["x-vigil-delivery"] for r in webhook_receiver.requests[len(failed) :]]
+    assert sorted(again) == sorted(failed)  # the same messages, the same keys
+    entry = next(o for o in incident.outbox if o.key == f"{incident_id}:notify-team:1:webhook")
+    assert entry.ok and entry.attempts == 2 and entry.sent_at == clock.now
+    assert [e.action for e in incident.timeline].count("delivery_failed") == len(failed)

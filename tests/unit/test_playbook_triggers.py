@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+
+from core.errors import ConfigError
 from core.models.alert import Severity
+from core.models.entity import WorkCalendar
 from playbooks import transitions
 from playbooks.loader import load_dir
+from playbooks.roster import load_roster
 from playbooks.triggers import choose, joins, tags_match
 from tests.unit.playbook_kit import T0, alert, bundled, roster
 
@@ -77,3 +83,18 @@ def test_duty_chain_follows_shifts_working_days_and_holidays() -> None:
     holiday = duty.model_copy(update={"calendar": duty.calendar.model_validate(
         {"holidays": [{"start": "2026-03-02", "end": "2026-03-02"}]})})  # fmt: skip
     assert holiday.chain(monday_10) == ["carol"]
+
+
+def test_the_example_roster_loads_and_takes_the_organisation_calendar(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "roster.example.yml"
+    national_day = WorkCalendar.model_validate({"holidays": [{"start": "2026-10-01", "end": "2026-10-07"}]})
+    duty = load_roster(example, national_day)
+    thursday_10 = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    assert duty.chain(thursday_10) == ["li", "wang", "chen"]  # a holiday: the holiday shift, not the day shift
+    assert duty.chain(thursday_10 + timedelta(days=7)) == ["zhang", "li", "wang", "chen"]
+    own = tmp_path / "roster.yml"
+    own.write_text(example.read_text(encoding="utf-8") + "calendar: {working_days: [1, 2, 3, 4, 5, 6, 7]}\n")
+    assert load_roster(own, national_day).chain(thursday_10)[0] == "zhang"  # the roster's own calendar wins
+    with pytest.raises(ConfigError, match="not in people: nobody"):
+        own.write_text("people: {}\nshifts: [{name: x, hours: '09:00-18:00', people: [nobody]}]\n")
+        load_roster(own)
