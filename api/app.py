@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.backends import Backends
+from api.console import install_console
 from api.errors import ApiError
 from api.routes import (
     alerts,
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastA
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(VigilError, _vigil_error)
+    install_console(app, settings, store)  # the web console under /console (after the API's error handlers)
     return app
 
 

@@ -13,6 +13,7 @@ from api.audit import AuditTrail, TimeRange
 from api.backends import Backends
 from api.errors import AuditUnavailable, Forbidden, NotAuthenticated
 from api.permissions import AUDITED_READS, Permission, allowed, roles_for
+from api.session import Sessions
 from api.tokens import Principal, TokenStore
 from core.settings import Settings
 
@@ -55,9 +56,14 @@ AuditDep = Annotated[AuditTrail, Depends(get_audit)]
 
 
 def get_current_user(
-    tokens: TokensDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, tokens: TokensDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if credentials is None:
+        # The web console's session cookie stands for the token or user it was opened with (api/session.py).
+        sessions: Sessions = request.app.state.sessions
+        from_session = sessions.authenticate(request)
+        if from_session is not None:
+            return from_session
         raise NotAuthenticated("missing `Authorization: Bearer <token>` header", error="invalid_request")
     principal = tokens.verify(credentials.credentials)
     if principal is None:

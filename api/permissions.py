@@ -42,6 +42,7 @@ class Permission(StrEnum):
     CLOSE_INCIDENTS = "incidents:close"
     READ_PLAYBOOKS = "playbooks:read"
     MANAGE_PLAYBOOKS = "playbooks:manage"
+    MANAGE_ACCESS = "access:manage"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -80,6 +81,8 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.CLOSE_INCIDENTS: frozenset({Role.ADMIN, Role.OFFICER}),
     Permission.READ_PLAYBOOKS: frozenset(Role),
     Permission.MANAGE_PLAYBOOKS: frozenset({Role.ADMIN}),
+    # Who holds which token or console login: the administrators (the console's users and tokens page).
+    Permission.MANAGE_ACCESS: frozenset({Role.ADMIN}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.cli_api import serve, token_app
+from core.cli_api import serve, token_app, user_app
 from core.cli_collect import app as collect_app
 from core.cli_demo import demo
 from core.cli_detect import detect_app, rules_app, run_detection_role
@@ -39,6 +39,7 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(detect_app, name="detect")
 app.add_typer(hunt_app, name="hunt")
 register_playbooks(app)
+app.add_typer(user_app, name="user")
 console = Console()
 
 STACK_DIR = Path("var/stack")

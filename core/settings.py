@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     api_max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     api_max_page_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     api_kafka_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Web console (api/console): users with hashed passwords, sessions signed with this secret
+    # (unset: a random one kept in <data_dir>/console-secret, mode 0600).
+    users_file: Path | None = None
+    console_secret: str | None = Field(default=None, min_length=32)
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 12.0
 
     # Response (issue 4): the playbook engine, its playbooks, the duty roster, notify channels, contain actions.
     playbooks_group: str = "vigil-playbooks"
@@ -144,6 +149,10 @@ class Settings(BaseSettings):
     def tokens_path(self) -> Path:
         """Where API tokens (hashed) live: `VIGIL_TOKENS_FILE`, else `<data_dir>/tokens.yaml`."""
         return self.tokens_file or self.data_dir / "tokens.yaml"
+
+    def users_path(self) -> Path:
+        """Console users (scrypt-hashed passwords): `VIGIL_USERS_FILE`, else `<data_dir>/users.yaml`."""
+        return self.users_file or self.data_dir / "users.yaml"
 
     def checkpoint_dir(self) -> Path:
         path = self.data_dir / "checkpoints"

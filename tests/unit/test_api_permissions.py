@@ -40,6 +40,7 @@ def test_the_table() -> None:
         (Role.ADMIN, Permission.CLOSE_INCIDENTS), (Role.OFFICER, Permission.CLOSE_INCIDENTS),
         *((role, Permission.READ_PLAYBOOKS) for role in Role),
         (Role.ADMIN, Permission.MANAGE_PLAYBOOKS),
+        (Role.ADMIN, Permission.MANAGE_ACCESS),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 
