@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # a bulk touches, so under load fuller requests cost it less per document (bench/README.md).
     bulk_fill_ms: int = Field(default=1000, ge=0)
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    # The integrity ledger (core/ledger.py): the indexer records each batch's document digests in vigil-ledger.
+    ledger: bool = True
 
     # Detection (issue 3): the stream worker, the alert store and the alerting rules they share.
     detectors_group: str = "vigil-detectors"
