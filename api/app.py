@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.backends import Backends
 from api.errors import ApiError
-from api.routes import alerts, audit, entities, events, health, ingest, reports, retention, rules
+from api.routes import alerts, audit, entities, events, health, ingest, integrity, reports, retention, rules
 from api.rules import RuleCatalog
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
@@ -33,6 +33,7 @@ ROUTERS = (
     entities.router,
     retention.router,
     reports.router,
+    integrity.router,
 )
 
 

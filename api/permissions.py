@@ -35,6 +35,7 @@ class Permission(StrEnum):
     RELEASE_HOLDS = "holds:release"
     READ_REPORTS = "reports:read"
     SIGN_REPORTS = "reports:sign"
+    VERIFY_INTEGRITY = "integrity:verify"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -64,6 +65,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.READ_REPORTS: frozenset({Role.ADMIN, Role.OFFICER, Role.AUDITOR}),
     # Policy rule 2: the security officer on patrol signs the day's record, nobody else.
     Permission.SIGN_REPORTS: frozenset({Role.OFFICER}),
+    # Policy rule 1 (tamper evidence) is checked by those who answer for it: auditors and admins. A
+    # verification reads only digests, never the logs' content.
+    Permission.VERIFY_INTEGRITY: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

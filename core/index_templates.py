@@ -137,6 +137,11 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         priority=500,
         template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": ALERT_PROPERTIES}},
     )
+    install_ledger_template(es, settings)
+
+
+def install_ledger_template(es: Elasticsearch, settings: Settings) -> None:
+    """Before anything writes `vigil-ledger`: a dynamic mapping would map every document id it records."""
     es.indices.put_index_template(
         name="vigil-ledger",
         index_patterns=[LEDGER_INDEX],

@@ -88,8 +88,8 @@ class RetiredEntry(LedgerModel):
 class DocIssue(LedgerModel):
     id: str
     index: str
-    expected: str | None = Field(None, description="digest in the ledger")
-    found: str | None = Field(None, description="digest of the stored document")
+    expected: str | None = Field(default=None, description="digest in the ledger")
+    found: str | None = Field(default=None, description="digest of the stored document")
 
 
 class VerificationRecord(LedgerModel):
@@ -218,9 +218,14 @@ def expected_documents(entries: Iterable[BatchEntry]) -> tuple[dict[str, str], l
 
 
 def retired_ids(entries: Iterable[BatchEntry], retirements: Iterable[RetiredEntry]) -> set[str]:
-    """Ids of documents the retention job deleted: those of batches up to a retirement's heads."""
+    """Ids the retention job deleted: those of batches up to a retirement's heads, unless a later batch
+    recorded them again (late events re-created the day: those must be there)."""
     covered: dict[str, int] = {}
     for retired in retirements:
         for chain, seq in retired.heads.items():
             covered[chain] = max(covered.get(chain, 0), seq)
-    return {doc_id for e in entries if e.seq <= covered.get(e.chain, 0) for doc_id in e.docs}
+    before: set[str] = set()
+    after: set[str] = set()
+    for entry in entries:
+        (before if entry.seq <= covered.get(entry.chain, 0) else after).update(entry.docs)
+    return before - after

@@ -177,6 +177,17 @@ def seal(es: Elasticsearch, index: str, ledger: IndexLedger, now: datetime) -> R
     return root
 
 
+def chain_seqs(es: Elasticsearch, index: str) -> dict[str, int]:
+    """chain → last seq of a daily index's chains (what a retirement covers)."""
+    if not es.indices.exists(index=LEDGER_INDEX):
+        return {}
+    es.indices.refresh(index=LEDGER_INDEX)
+    query = {"bool": {"filter": [{"term": {"kind": "batch"}}, {"term": {"index": index}}]}}
+    aggs = {"c": {"terms": {"field": "chain", "size": 10_000}, "aggs": {"seq": {"max": {"field": "seq"}}}}}
+    result = es.search(index=LEDGER_INDEX, size=0, query=query, aggs=aggs)
+    return {b["key"]: int(b["seq"]["value"]) for b in result["aggregations"]["c"]["buckets"]}
+
+
 def record_retired(es: Elasticsearch, entry: RetiredEntry) -> None:
     es.index(index=LEDGER_INDEX, id=f"retired:{entry.index}:{entry.retired_at.isoformat()}",
              document=entry.model_dump(mode="json"), refresh="wait_for")  # fmt: skip

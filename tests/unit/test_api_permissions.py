@@ -33,6 +33,7 @@ def test_the_table() -> None:
         (Role.ADMIN, Permission.RELEASE_HOLDS),
         (Role.ADMIN, Permission.READ_REPORTS), (Role.OFFICER, Permission.READ_REPORTS),
         (Role.AUDITOR, Permission.READ_REPORTS), (Role.OFFICER, Permission.SIGN_REPORTS),
+        (Role.ADMIN, Permission.VERIFY_INTEGRITY), (Role.AUDITOR, Permission.VERIFY_INTEGRITY),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 

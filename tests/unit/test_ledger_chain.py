@@ -109,6 +109,8 @@ def test_retirement_covers_the_batches_up_to_its_heads() -> None:
     retired = RetiredEntry(index=INDEX, category="user", day=date(2026, 11, 20), heads={"p0": 2}, docs=3,
                            reason="past retention", retired_at=AT)  # fmt: skip
     assert retired_ids(entries, [retired]) == {"a", "b", "c"}
+    late = [e for _, e in chain("p0", [*BATCHES, {"c": "3" * 64}])]  # seq 4 recorded "c" again: it must be there
+    assert retired_ids(late, [retired]) == {"a", "b"}
     assert retired_ids(entries, []) == set()
 
 
