@@ -36,6 +36,9 @@ _EN = {
     "report24": "Serious incidents reported within 24 hours", "patrol_compliance": "Patrol sign-off compliance",
     "working_days": "Working days", "signed_days": "Signed days", "unsigned_days": "Unsigned days",
     "months": "Months", "alerts_by_severity": "Alerts per severity",
+    "index": "Index", "verified_at": "Verified at", "intact": "intact", "altered": "ALTERED", "modified": "Modified",
+    "deleted": "Deleted", "inserted": "Inserted", "chain_breaks": "Chain breaks",
+    "retired": "deleted by retention", "unverified": "Not verified yet",
 }  # fmt: skip
 _ZH = {
     "patrol.title": "日常巡查记录", "eval.monthly": "月度服务质量评估", "eval.quarterly": "季度服务质量评估",
@@ -58,6 +61,9 @@ _ZH = {
     "contact3": "值班人员 3 分钟内响应", "report24": "重大事件 24 小时内上报", "patrol_compliance": "巡查签字达标率",
     "working_days": "工作日", "signed_days": "已签字天数", "unsigned_days": "未签字日期", "months": "各月",
     "alerts_by_severity": "各级别告警数",
+    "index": "索引", "verified_at": "校验时间", "intact": "完整", "altered": "已被篡改", "modified": "被修改",
+    "deleted": "被删除", "inserted": "被插入", "chain_breaks": "账本链断裂", "retired": "已按保存期限删除",
+    "unverified": "尚未校验",
 }  # fmt: skip
 CATALOGUE = {"en": _EN, "zh-CN": _ZH}
 

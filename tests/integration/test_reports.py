@@ -201,7 +201,9 @@ def test_patrol_record_numbers(record: patrol.PatrolRecord) -> None:
     assert [(x.key, x.count) for x in c.notable_hosts] == [("ws01", 2)]
 
     assert c.incidents.configured is False and c.incidents.open == []
-    assert c.integrity_available is False
+    # Seeded straight into Elasticsearch, not through the indexer: no ledger entry, nothing verified.
+    assert c.integrity.available and c.integrity.checks == [] and c.integrity.unverified == []
+    assert c.integrity.days == [DAY - timedelta(days=1), DAY]  # the Shanghai day spans two UTC days
     assert c.rules is not None and (c.rules.loaded, c.rules.skipped, c.rules.correlations) == (120, 7, 3)
     ret = c.retention
     assert ret.available and ret.compliant is False  # 9 seeded days are far from 60 kept days
