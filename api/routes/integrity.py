@@ -11,22 +11,15 @@ from typing import Annotated
 
 from elasticsearch import ApiError, TransportError
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from api.deps import EsDep, IntegrityVerifier, SettingsDep
 from api.errors import BackendUnavailable
 from api.models.common import AUTH_RESPONSES
-from core.ledger import VerificationRecord
+from api.models.integrity import VerificationsPublic
 from core.names import Category
 from retention.integrity import verify_day
 
 router = APIRouter(prefix="/integrity", tags=["integrity"])
-
-
-class VerificationsPublic(BaseModel):
-    data: list[VerificationRecord]
-    count: int
-    clean: bool = Field(description="every verified index matches its ledger")
 
 
 @router.get(
