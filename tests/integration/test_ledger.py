@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from itertools import islice
 from datetime import UTC, date, datetime
+from itertools import islice
 from pathlib import Path
 
 import pytest
