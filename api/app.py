@@ -25,6 +25,7 @@ from api.routes import (
     incident_actions,
     incidents,
     ingest,
+    integrity,
     playbooks,
     reports,
     retention,
@@ -51,6 +52,7 @@ ROUTERS = (
     incident_actions.router,
     playbooks.router,
     playbooks.duty_router,
+    integrity.router,
 )
 
 

@@ -148,3 +148,4 @@ ContainmentApprover = Annotated[Principal, Depends(RequireRole(Permission.APPROV
 IncidentCloser = Annotated[Principal, Depends(RequireRole(Permission.CLOSE_INCIDENTS))]
 PlaybookReader = Annotated[Principal, Depends(RequireRole(Permission.READ_PLAYBOOKS))]
 PlaybookManager = Annotated[Principal, Depends(RequireRole(Permission.MANAGE_PLAYBOOKS))]
+IntegrityVerifier = Annotated[Principal, Depends(RequireRole(Permission.VERIFY_INTEGRITY))]

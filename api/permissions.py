@@ -43,6 +43,7 @@ class Permission(StrEnum):
     READ_PLAYBOOKS = "playbooks:read"
     MANAGE_PLAYBOOKS = "playbooks:manage"
     MANAGE_ACCESS = "access:manage"
+    VERIFY_INTEGRITY = "integrity:verify"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -83,6 +84,9 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_PLAYBOOKS: frozenset({Role.ADMIN}),
     # Who holds which token or console login: the administrators (the console's users and tokens page).
     Permission.MANAGE_ACCESS: frozenset({Role.ADMIN}),
+    # Policy rule 1 (tamper evidence) is checked by those who answer for it: auditors and admins. A
+    # verification reads only digests, never the logs' content.
+    Permission.VERIFY_INTEGRITY: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

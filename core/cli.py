@@ -22,6 +22,7 @@ from core.cli_playbooks import register as register_playbooks
 from core.cli_playbooks import run_playbooks_role
 from core.cli_report import register as register_report
 from core.cli_retention import register as register_retention
+from core.cli_verify import register as register_verify
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -33,6 +34,7 @@ app.add_typer(collect_app)  # `vigil collect`
 app.command("demo")(demo)
 register_retention(app)
 register_report(app)
+register_verify(app)
 app.add_typer(token_app, name="token")
 app.command("api")(serve)
 app.add_typer(rules_app, name="rules")

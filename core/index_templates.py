@@ -10,7 +10,15 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from core.names import ALERTS_INDEX, EVIDENCE_PREFIX, HOLDS_INDEX, INCIDENTS_INDEX, RETENTION_LOG_INDEX, Category
+from core.names import (
+    ALERTS_INDEX,
+    EVIDENCE_PREFIX,
+    HOLDS_INDEX,
+    INCIDENTS_INDEX,
+    LEDGER_INDEX,
+    RETENTION_LOG_INDEX,
+    Category,
+)
 from core.settings import Settings
 
 KEYWORD = {"type": "keyword", "ignore_above": 2048}
@@ -88,6 +96,14 @@ ALERT_PROPERTIES: dict[str, Any] = {
                                                  "assignee": KEYWORD, "comment": TEXT}},
 }  # fmt: skip
 
+# `vigil-ledger` (core.ledger): entries are found by kind, index and chain; the per-document digests
+# and the verification findings are kept, not indexed.
+LEDGER_PROPERTIES: dict[str, Any] = {
+    "kind": KEYWORD, "index": KEYWORD, "category": KEYWORD, "day": DATE, "chain": KEYWORD,
+    "seq": {"type": "long"}, "version": {"type": "long"}, "link": KEYWORD, "clean": {"type": "boolean"},
+    "recorded_at": DATE, "sealed_at": DATE, "retired_at": DATE, "verified_at": DATE,
+}  # fmt: skip
+
 
 def _settings(settings: Settings) -> dict[str, Any]:
     return {
@@ -128,6 +144,17 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         index_patterns=[ALERTS_INDEX],
         priority=500,
         template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": ALERT_PROPERTIES}},
+    )
+    install_ledger_template(es, settings)
+
+
+def install_ledger_template(es: Elasticsearch, settings: Settings) -> None:
+    """Before anything writes `vigil-ledger`: a dynamic mapping would map every document id it records."""
+    es.indices.put_index_template(
+        name="vigil-ledger",
+        index_patterns=[LEDGER_INDEX],
+        priority=500,
+        template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": LEDGER_PROPERTIES}},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     # a bulk touches, so under load fuller requests cost it less per document (bench/README.md).
     bulk_fill_ms: int = Field(default=1000, ge=0)
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    # The integrity ledger (core/ledger.py): the indexer records each batch's document digests in vigil-ledger.
+    ledger: bool = True
 
     # Detection (issue 3): the stream worker, the alert store and the alerting rules they share.
     detectors_group: str = "vigil-detectors"
@@ -107,6 +110,12 @@ class Settings(BaseSettings):
     retention_file: Path | None = None
     archive_dir: Path | None = None  # retention archives; default <data_dir>/archive
     retention_archive: bool = False  # archive each daily index before deleting it (scheduled runs)
+    # The scheduler role's daily jobs (core/daily_runs.py), local times; each runs once per day.
+    retention_run_at: time = time(2, 0)
+    integrity_verify_at: time = time(3, 0)  # verifies the previous UTC day against the ledger
+    scheduler_tick_s: float = Field(default=60, gt=0)
+    scheduler_catch_up_days: int = Field(default=7, ge=0, description="missed days run once after downtime")
+    scheduler_stale_run_s: float = Field(default=6 * 3600, gt=0, description="a run 'running' this long crashed")
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

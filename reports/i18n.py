@@ -72,6 +72,9 @@ _EN = {
     "status.open": "open, not yet acknowledged", "status.acknowledged": "acknowledged by the on-duty person",
     "status.in_progress": "response under way", "status.resolved": "resolved, review pending",
     "status.closed": "closed after review", "status.cancelled": "cancelled",
+    "index": "Index", "verified_at": "Verified at", "intact": "intact", "altered": "ALTERED", "modified": "Modified",
+    "deleted": "Deleted", "inserted": "Inserted", "chain_breaks": "Chain breaks",
+    "retired": "deleted by retention", "unverified": "Not verified yet",
 }  # fmt: skip
 _ZH = {
     "patrol.title": "日常巡查记录", "eval.monthly": "月度服务质量评估", "eval.quarterly": "季度服务质量评估",
@@ -129,6 +132,9 @@ _ZH = {
     "status.open": "已立案，值班人员尚未确认", "status.acknowledged": "值班人员已确认",
     "status.in_progress": "正在处置", "status.resolved": "已处置，待复盘", "status.closed": "已复盘结案",
     "status.cancelled": "已撤销",
+    "index": "索引", "verified_at": "校验时间", "intact": "完整", "altered": "已被篡改", "modified": "被修改",
+    "deleted": "被删除", "inserted": "被插入", "chain_breaks": "账本链断裂", "retired": "已按保存期限删除",
+    "unverified": "尚未校验",
 }  # fmt: skip
 CATALOGUE = {"en": _EN, "zh-CN": _ZH}
 

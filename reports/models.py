@@ -91,6 +91,29 @@ class RetentionSection(ReportModel):
     error: str | None = None
 
 
+class IntegrityCheck(ReportModel):
+    """The latest verification of one daily index against the integrity ledger (`vigil verify`)."""
+
+    index: str
+    category: str
+    day: date
+    verified_at: AwareDatetime
+    clean: bool
+    retired: bool
+    modified: int
+    deleted: int
+    inserted: int
+    chain_breaks: int
+
+
+class IntegritySection(ReportModel):
+    available: bool
+    days: list[date] = Field(default_factory=list, description="the UTC days of the ledger the record's window touches")
+    checks: list[IntegrityCheck] = Field(default_factory=list)
+    unverified: list[str] = Field(default_factory=list, description="indices in the ledger with no verification yet")
+    error: str | None = None
+
+
 class RulesSummary(ReportModel):
     """What the detection engine loaded (`detectors.sigma.engine.LoadReport`, reduced)."""
 
@@ -111,7 +134,7 @@ class PatrolContent(ReportModel):
     alerts: AlertSection
     incidents: IncidentSection
     retention: RetentionSection
-    integrity_available: bool = False  # the integrity ledger is not built yet
+    integrity: IntegritySection = Field(default_factory=lambda: IntegritySection(available=False))
     rules: RulesSummary | None
     notable_users: list[Count]
     notable_hosts: list[Count]

@@ -23,6 +23,8 @@ from PIL import ImageStat
 from api.app import create_app
 from api.permissions import Role
 from api.tokens import TokenStore
+from core import daily_runs
+from core.daily_runs import DailyRunner, install_runs_template
 from core.index_templates import install_templates
 from core.models.alert import Alert, AlertChange, AlertStatus, EntityRef, RuleRef, Severity, Summary
 from core.models.ecs import EcsEvent
@@ -201,7 +203,9 @@ def test_patrol_record_numbers(record: patrol.PatrolRecord) -> None:
     assert [(x.key, x.count) for x in c.notable_hosts] == [("ws01", 2)]
 
     assert c.incidents.configured is False and c.incidents.open == []
-    assert c.integrity_available is False
+    # Seeded straight into Elasticsearch, not through the indexer: no ledger entry, nothing verified.
+    assert c.integrity.available and c.integrity.checks == [] and c.integrity.unverified == []
+    assert c.integrity.days == [DAY - timedelta(days=1), DAY]  # the Shanghai day spans two UTC days
     assert c.rules is not None and (c.rules.loaded, c.rules.skipped, c.rules.correlations) == (120, 7, 3)
     ret = c.retention
     assert ret.available and ret.compliant is False  # 9 seeded days are far from 60 kept days
@@ -354,22 +358,24 @@ def test_api(client: tuple[TestClient, dict[Role, str]], es: Elasticsearch) -> N
 def test_scheduler_runs_the_patrol_job_once_per_day_across_a_restart(es: Elasticsearch, settings: Settings,
                                                                     seeded: None) -> None:  # fmt: skip
     friday, monday = date(2026, 11, 20), date(2026, 11, 23)
-    clock = {"now": local(monday, 8, 29)}
-    jobs = ReportJobs(es, settings, CALENDAR, ReportSettings(), clock=lambda: clock["now"])
-    assert jobs.patrol() is None  # 08:29: not yet
-    clock["now"] = local(monday, 8, 30)
-    assert jobs.patrol() == friday  # Monday 08:30: the previous working day is Friday
-    assert jobs.patrol() is None  # the same day again: nothing new
-    restarted = ReportJobs(es, settings, CALENDAR, ReportSettings(), clock=lambda: local(monday, 9, 15))
-    assert restarted.patrol() is None  # the catch-up run after a restart finds the record
+    jobs = ReportJobs(es, settings, CALENDAR, ReportSettings())
+    install_runs_template(es, 0)
+    # No catch-up here: the module's other days must keep the records (or their absence) they have.
+    first = DailyRunner(es, [jobs.patrol_job()], jobs.zone, catch_up_days=0)
+    assert first.tick(local(monday, 8, 29)) == []  # 08:29: not yet
+    made = first.tick(local(monday, 8, 30))  # Monday 08:30: the previous working day is Friday
+    assert [(r.job, r.day, r.status, r.summary) for r in made] == [
+        ("patrol", friday, "done", {"version": 1, "generated": True})]  # fmt: skip
+    assert first.tick(local(monday, 8, 31)) == []  # the same day again: nothing new
+    restarted = DailyRunner(es, [jobs.patrol_job()], jobs.zone, catch_up_days=0)
+    assert restarted.tick(local(monday, 9, 15)) == []  # the catch-up tick after a restart finds the run
     assert [r.version for r in patrol.versions(es, friday)] == [1]
-    saturday = ReportJobs(es, settings, CALENDAR, ReportSettings(), clock=lambda: local(date(2026, 11, 21), 8, 30))
-    assert saturday.patrol() is None
-    scheduler = build(jobs)
+    assert [(r.day, r.attempt) for r in daily_runs.runs(es, "patrol")] == [(friday, 1)]
+    assert restarted.tick(local(date(2026, 11, 21), 8, 30)) == []  # Saturday: no record due
+    scheduler = build(jobs, first)
     triggers = {job.id: job.trigger for job in scheduler.get_jobs()}
-    assert set(triggers) == {"patrol", "health-sample"}
-    fire = triggers["patrol"].get_next_fire_time(None, local(monday, 9))
-    assert fire == local(monday + timedelta(days=1), 8, 30)
+    assert set(triggers) == {"daily", "health-sample"}
+    assert triggers["daily"].interval == timedelta(seconds=settings.scheduler_tick_s)
     # The health sampler against the live stack: three samples, the same minute twice stays three.
     at = datetime(2027, 2, 1, 1, 0, 5, tzinfo=UTC)  # outside the evaluated quarter
     first = health.sample(es, settings, at)

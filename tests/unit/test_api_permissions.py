@@ -41,6 +41,7 @@ def test_the_table() -> None:
         *((role, Permission.READ_PLAYBOOKS) for role in Role),
         (Role.ADMIN, Permission.MANAGE_PLAYBOOKS),
         (Role.ADMIN, Permission.MANAGE_ACCESS),
+        (Role.ADMIN, Permission.VERIFY_INTEGRITY), (Role.AUDITOR, Permission.VERIFY_INTEGRITY),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 
