@@ -33,6 +33,7 @@ class IncidentDoc(BaseModel):
     serious: bool = False
     opened_at: AwareDatetime | None = None
     detected_at: AwareDatetime | None = None
+    drill: bool = False
     contacted_at: AwareDatetime | None = None
     reported_at: AwareDatetime | None = None
     deadlines: list[Deadline] = []
@@ -54,7 +55,7 @@ def open_incidents(es: Elasticsearch) -> IncidentSection:
     docs = _parse(queries.incident_docs(es, {"match_all": {}}))
     return IncidentSection(configured=True, open=[
         OpenIncident(id=d.id, title=d.title, severity=d.severity, status=d.status, opened_at=d.opened_at,
-                     deadlines=[x for x in d.deadlines if x.met_at is None])
+                     deadlines=[x for x in d.deadlines if x.met_at is None], drill=d.drill)
         for d in docs if d.status.lower() not in CLOSED
     ])  # fmt: skip
 
@@ -63,7 +64,9 @@ def compliance(es: Elasticsearch, period: Period) -> IncidentCompliance:
     if not queries.incidents_configured(es):
         return IncidentCompliance(configured=False)
     query = {"range": {"opened_at": {"gte": period.start_utc.isoformat(), "lt": period.end_utc.isoformat()}}}
-    docs = [d for d in _parse(queries.incident_docs(es, query)) if d.opened_at is not None]
+    opened = [d for d in _parse(queries.incident_docs(es, query)) if d.opened_at is not None]
+    docs = [d for d in opened if not d.drill]
+    drills = [d for d in opened if d.drill]
     serious = [d for d in docs if d.serious]
     return IncidentCompliance(
         configured=True,
@@ -73,6 +76,8 @@ def compliance(es: Elasticsearch, period: Period) -> IncidentCompliance:
         contact_in_3_min=sum(_within(d.opened_at, d.contacted_at, CONTACT_LIMIT) for d in docs),
         report_checked=len(serious),
         report_in_24_h=sum(_within(d.detected_at or d.opened_at, d.reported_at, REPORT_LIMIT) for d in serious),
+        drills=len(drills),
+        drill_contact_in_3_min=sum(_within(d.opened_at, d.contacted_at, CONTACT_LIMIT) for d in drills),
     )
 
 

@@ -67,6 +67,7 @@ class OpenIncident(ReportModel):
     status: str
     opened_at: AwareDatetime | None
     deadlines: list[Deadline]
+    drill: bool = False
 
 
 class IncidentSection(ReportModel):
@@ -196,6 +197,8 @@ class IncidentCompliance(ReportModel):
     contact_in_3_min: int = 0
     report_checked: int = 0
     report_in_24_h: int = 0
+    drills: int = Field(0, description="演练 incidents of the period: measured apart, never counted as incidents")
+    drill_contact_in_3_min: int = 0
 
 
 class Evaluation(ReportModel):

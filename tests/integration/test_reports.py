@@ -303,17 +303,21 @@ def test_incidents_when_the_engine_exists(es: Elasticsearch, settings: Settings,
          "deadlines": [{"name": "report", "due": opened + timedelta(hours=24)}]},
         {"id": "inc-2", "title": "outage", "status": "closed", "serious": True, "opened_at": opened,
          "contacted_at": opened + timedelta(minutes=5), "reported_at": opened + timedelta(hours=30)},
+        # A drill is measured apart: its late contact and missing report are not the organisation's misses.
+        {"id": "drill-1", "title": "drill: brute force", "status": "open", "serious": True, "drill": True,
+         "opened_at": opened, "contacted_at": opened + timedelta(minutes=1)},
     ]  # fmt: skip
     try:
         for doc in docs:
             body = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in doc.items()}
             es.index(index=INCIDENTS_INDEX, id=str(doc["id"]), document=body, refresh=True)
         content = patrol.build_content(es, settings, DAY, NOW)
-        assert content.incidents.configured and [i.id for i in content.incidents.open] == ["inc-1"]
+        assert content.incidents.configured
+        assert {(i.id, i.drill) for i in content.incidents.open} == {("inc-1", False), ("drill-1", True)}
         assert [d.name for d in content.incidents.open[0].deadlines] == ["report"]
         nov = evaluation.monthly(es, settings, CALENDAR, "2026-11", NOW)
         expected = {"configured": True, "incidents": 2, "contact_checked": 2, "contact_in_3_min": 1,
-                    "report_checked": 2, "report_in_24_h": 1}  # fmt: skip
+                    "report_checked": 2, "report_in_24_h": 1, "drills": 1, "drill_contact_in_3_min": 1}  # fmt: skip
         assert nov.incidents.model_dump() == expected
     finally:
         es.indices.delete(index=INCIDENTS_INDEX, ignore_unavailable=True)
