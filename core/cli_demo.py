@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.names import INCIDENTS_INDEX
 from core.settings import Settings, get_settings
 
 console = Console()
@@ -121,6 +122,8 @@ def _start(settings: Settings, run: str) -> tuple[list[_Worker], str, str]:
     from ingest.collectors.sources import load_sources
     from ingest.indexer import Indexer
     from ingest.normaliser import Normaliser
+    from playbooks.runtime import build_engine as build_playbook_engine
+    from playbooks.runtime import kafka_alert_sink
 
     _, token = TokenStore(settings.tokens_path()).create(f"demo-{run}", Role.ADMIN)
     with console.status("loading and compiling the SigmaHQ rules..."):
@@ -128,6 +131,7 @@ def _start(settings: Settings, run: str) -> tuple[list[_Worker], str, str]:
     collectors = Collectors(settings, load_sources(settings.sources_file))
     normaliser, indexer, store = Normaliser(settings), Indexer(settings), AlertStore(settings)
     partition_lane, global_lane = lane_worker(settings, plan, Lane.PARTITION), lane_worker(settings, plan, Lane.GLOBAL)
+    playbooks = build_playbook_engine(settings, alert_sink=kafka_alert_sink(settings))
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="warning")
     )
@@ -139,6 +143,7 @@ def _start(settings: Settings, run: str) -> tuple[list[_Worker], str, str]:
 
     threading.Thread(target=stop_api, daemon=True).start()
     workers = [
+        _Worker("playbooks", playbooks.run, playbooks.stop_event),
         _Worker("alert-store", store.run, store.stop_event),
         _Worker("detectors", partition_lane.run, partition_lane.stop_event),
         _Worker("detectors-global", global_lane.run, global_lane.stop_event),
@@ -212,7 +217,7 @@ def _sources(settings: Settings) -> list[Any]:
 
 
 def _drain(settings: Settings, run: str, sent: dict[str, int], workers: list[_Worker], timeout: float) -> None:
-    """Wait until every record is in ES (event or dead letter) and detection has no lag."""
+    """Wait until every record is in ES (event or dead letter) and detection and response have no lag."""
     from api.health import kafka_health
     from core import clients
 
@@ -226,8 +231,9 @@ def _drain(settings: Settings, run: str, sent: dict[str, int], workers: list[_Wo
             _check(workers, deadline)
             time.sleep(2)
         progress.update(task, completed=total)
-    with console.status("detection: waiting for the detectors and the alert store to catch up..."):
-        groups = {settings.detectors_group, settings.detectors_global_group, settings.alerts_group}
+    with console.status("detection: waiting for the detectors, the alert store and the playbooks to catch up..."):
+        groups = {settings.detectors_group, settings.detectors_global_group, settings.alerts_group,
+                  settings.playbooks_group}  # fmt: skip
         while True:
             _, lags = kafka_health(settings)
             if {g.group for g in lags if g.started and g.lag == 0} >= groups:
@@ -235,7 +241,7 @@ def _drain(settings: Settings, run: str, sent: dict[str, int], workers: list[_Wo
             _check(workers, deadline)
             time.sleep(1)
         time.sleep(2 * settings.detector_tick_s)  # merged alerts go out on the next tick
-    es.indices.refresh(index="vigil-alerts", ignore_unavailable=True)
+    es.indices.refresh(index="vigil-alerts,vigil-incidents", ignore_unavailable=True)
 
 
 def _check(workers: list[_Worker], deadline: float) -> None:
@@ -320,6 +326,16 @@ def _summary(settings: Settings, run: str, sent: dict[str, int]) -> None:
     console.print(f"alerts in vigil-alerts: {alerts['hits']['total']['value']} ({severities or 'none'})")
     for bucket in alerts["aggregations"]["r"]["buckets"]:
         console.print(f"  {bucket['doc_count']:>6} × {bucket['key'][:100]}")
+    incidents = es.search(
+        index=INCIDENTS_INDEX,
+        size=0,
+        query={"term": {"drill": False}},
+        ignore_unavailable=True,
+        aggs={"p": {"terms": {"field": "playbook", "size": 20}}},
+    )
+    console.print(f"incidents in {INCIDENTS_INDEX} (by playbook triggers): {incidents['hits']['total']['value']}")
+    for bucket in incidents.get("aggregations", {}).get("p", {}).get("buckets", []):
+        console.print(f"  {bucket['doc_count']:>6} × playbook {bucket['key']}")
 
 
 def _progress() -> Progress:

@@ -132,6 +132,8 @@ class Settings(BaseSettings):
 
     # Response (issue 4): the playbook engine, its playbooks, the duty roster, notify channels, contain actions.
     playbooks_group: str = "vigil-playbooks"
+    # Alerts per poll of the playbooks worker: each may start a playbook, so fewer than the detectors take.
+    playbook_batch_size: int = Field(default=200, ge=1)
     playbooks_dir: Path | None = None  # else the bundled playbooks (playbooks/files)
     roster_file: Path | None = None  # duty roster YAML; else one around-the-clock duty desk
     notify_file: Path | None = None  # notify channels YAML (playbooks.notify.NotifyConfig)

@@ -27,7 +27,7 @@ from core.settings import Settings
 from playbooks import transitions
 from playbooks.actions import Executor, Outcome
 from playbooks.delivery import Dispatcher
-from playbooks.loader import Catalog
+from playbooks.loader import Catalog, LoadedPlaybook
 from playbooks.progress import ENGINE, Context, advance, finish, log
 from playbooks.roster import Roster
 from playbooks.schema import ContainStep, EnrichStep, PreserveStep, ReportStep
@@ -66,33 +66,55 @@ class Engine:
 
     # -- alerts ---------------------------------------------------------------------------------------------
     def on_alerts(self, alerts: Iterable[Alert]) -> list[str]:
-        touched: list[str] = []
-        for alert in alerts:
-            self.metrics["alerts"] += 1
-            incident_id = self._file(alert)
-            if incident_id and incident_id not in touched:
-                touched.append(incident_id)
+        """File the alerts into incidents, then move those incidents on."""
+        touched = self.file_alerts(alerts)
         for incident_id in touched:
             self.process(incident_id)
         return touched
 
-    def _file(self, alert: Alert) -> str | None:
-        loaded = choose(self.catalog.playbooks, alert)
-        if loaded is None:
-            self.metrics["unmatched"] += 1
-            return None
-        now = self.clock()
-        for candidate in self.store.open_for(alert.entity.key, loaded.playbook.id):
-            if joins(candidate.incident, alert, loaded.playbook.id, loaded.playbook.group_window):
-                self.store.update(candidate.incident.id, lambda inc: transitions.add_alerts(inc, [alert], now))
+    def file_alerts(self, alerts: Iterable[Alert]) -> list[str]:
+        """Open or join incidents (durably); the incidents touched, in order. One lookup per entity and
+        playbook, not per alert: a flood of repeats about one account is one read and one write."""
+        groups: dict[tuple[str, str], tuple[LoadedPlaybook, list[Alert]]] = {}
+        for alert in alerts:
+            self.metrics["alerts"] += 1
+            loaded = choose(self.catalog.playbooks, alert)
+            if loaded is None:
+                self.metrics["unmatched"] += 1
+                continue
+            groups.setdefault((alert.entity.key, loaded.playbook.id), (loaded, []))[1].append(alert)
+        touched: list[str] = []
+        for (entity_key, _), (loaded, members) in groups.items():
+            for incident_id in self._file_group(entity_key, loaded, sorted(members, key=lambda a: a.timestamp)):
+                if incident_id not in touched:
+                    touched.append(incident_id)
+        return touched
+
+    def _file_group(self, entity_key: str, loaded: LoadedPlaybook, alerts: list[Alert]) -> list[str]:
+        now, playbook = self.clock(), loaded.playbook
+        # Decide in memory which incident each alert joins (earlier alerts of the batch widen the incidents'
+        # time spans as they would one by one), then write each incident once.
+        candidates = [v.incident for v in self.store.open_for(entity_key, playbook.id)]
+        assigned: dict[str, list[Alert]] = {}
+        opened: list[Incident] = []
+        for alert in alerts:
+            target = next((c for c in candidates if joins(c, alert, playbook.id, playbook.group_window)), None)
+            if target is None:
+                target = transitions.open_from_alert(alert, loaded, now)
+                candidates.append(target)
+                opened.append(target)
+            else:
+                transitions.add_alerts(target, [alert], now)
                 self.metrics["grouped"] += 1
-                return candidate.incident.id
-        incident = transitions.open_from_alert(alert, loaded, now)
-        if self.store.create(incident) is None:  # redelivered: the incident exists already
-            self.store.update(incident.id, lambda inc: transitions.add_alerts(inc, [alert], now))
-        else:
-            self.metrics["opened"] += 1
-        return incident.id
+            assigned.setdefault(target.id, []).append(alert)
+        for incident in opened:
+            if self.store.create(incident) is not None:
+                self.metrics["opened"] += 1
+                assigned[incident.id] = assigned[incident.id][1:]  # the opening alert is in it already
+        for incident_id, joined in assigned.items():
+            if joined:  # redelivered alerts are in the incident already: add_alerts writes nothing then
+                self.store.update(incident_id, lambda inc, a=joined: transitions.add_alerts(inc, a, now))  # type: ignore[misc]
+        return list(assigned)
 
     # -- moving incidents on ----------------------------------------------------------------------------------
     def tick(self) -> None:
@@ -207,12 +229,16 @@ class Engine:
         try:
             while not self.stop_event.is_set():
                 polled = consumer.poll(timeout_ms=int(self.settings.playbook_tick_s * 1000),
-                                       max_records=self.settings.batch_size)  # fmt: skip
+                                       max_records=self.settings.playbook_batch_size)  # fmt: skip
                 records = [r for batch in polled.values() for r in batch]
                 if records:
                     idle = 0.0
-                    self.on_alerts(self._parse(r.value for r in records))
+                    touched = self.file_alerts(self._parse(r.value for r in records))
+                    # Filed is durable: from here the incidents' own state drives the work, so the offsets
+                    # need not wait for (slow) playbook steps, and a restart resumes them by `tick`.
                     clients.commit(consumer)
+                    for incident_id in touched:
+                        self.process(incident_id)
                 else:
                     idle += self.settings.playbook_tick_s
                     if idle_exit_s is not None and idle >= idle_exit_s:
