@@ -109,7 +109,10 @@ def _settings(settings: Settings) -> dict[str, Any]:
     return {
         "number_of_shards": settings.es_shards,
         "number_of_replicas": settings.es_replicas,
-        "refresh_interval": "1s",
+        # No explicit refresh_interval: Elasticsearch's default (1 s) then skips the refresh of shards no
+        # search has touched for 30 s (a search on one refreshes it first, so nothing indexed is missed).
+        # Ingest writes a bulk across many daily indices that nobody searches meanwhile; "1s" set
+        # explicitly refreshed every one of them every second.
         "mapping.total_fields.limit": 5000,
     }
 

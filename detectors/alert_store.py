@@ -108,7 +108,9 @@ def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -
             detection = Detection.of(previous).merged(detection, max_ids)
         operations.append({"update": {"_index": ALERTS_INDEX, "_id": alert_id, "retry_on_conflict": 3}})
         operations.append({"doc": detection.model_dump(mode="json", by_alias=True), "upsert": alert.to_document()})
-    response = es.bulk(operations=operations, refresh=False)
+    # Searchable at once: the officers' queue (and the API) sees an alert as soon as it is acknowledged,
+    # not after the next periodic refresh; vigil-alerts is small and one bulk carries a whole poll.
+    response = es.bulk(operations=operations, refresh=True)
     if not response.get("errors"):
         return
     for item in response["items"]:

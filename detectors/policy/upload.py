@@ -17,7 +17,7 @@ from core.models.alert import AlertDraft, EntityRef, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, event_id
-from detectors.policy.window import Cooldown, SlidingWindow, WindowItem
+from detectors.policy.window import Cooldown, SummedWindow, WindowItem
 
 RULE = PolicyRule(
     "vigil-policy-proxy-upload",
@@ -38,7 +38,7 @@ class UploadConfig(BaseModel):
 
 
 class UploadState(BaseModel):
-    windows: dict[str, SlidingWindow] = Field(default_factory=dict)
+    windows: dict[str, SummedWindow] = Field(default_factory=dict)
     cooldown: Cooldown = Field(default_factory=Cooldown)
     late: int = 0
 
@@ -66,12 +66,14 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
             return []
         cfg = self.config
         who = EntityRef.parse(event.vigil.entity or event.entity())
-        window = self.state.windows.setdefault(who.key, SlidingWindow())
+        window = self.state.windows.setdefault(who.key, SummedWindow())
         if not window.add(
             WindowItem(ts=event.timestamp, value=sent, event_id=event_id(event)), cfg.window, cfg.lateness
         ):
             self.state.late += 1
             return []
+        if sent < cfg.single_bytes and window.held_total < cfg.window_bytes:
+            return []  # the span's total cannot reach the threshold either
         items = window.around(event.timestamp, cfg.window)
         total = sum(i.value for i in items)
         if sent < cfg.single_bytes and total < cfg.window_bytes:

@@ -165,7 +165,7 @@ def event_routes(event: Any) -> tuple[str, ...]:
     parser = str(_get(event, "vigil.parser") or "")
     keys = list(ls.DATASET_ROUTES.get(dataset, ()))
     message = _get(event, "message") or _get(event, "event.original")
-    if isinstance(message, str) and _CISCO.search(message):
+    if isinstance(message, str) and "%" in message and _CISCO.search(message):
         return ("cisco:*", *(k for k in keys if not k.startswith("linux")))
     if parser.startswith("syslog") or parser == "vsftpd":  # a Linux log line: services by program name
         keys += ["linux:*", "linux:svc:syslog"]

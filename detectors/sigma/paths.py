@@ -8,6 +8,7 @@ from typing import Any
 # ECS names that are Python keywords or not identifiers in the pydantic models.
 _MODEL_NAMES = {"class": "class_", "from": "from_", "@timestamp": "timestamp"}
 _IS_MAPPING: dict[type, bool] = {dict: True, type(None): False}  # isinstance(…, Mapping) per class, memoised
+_STEPS: dict[str, tuple[tuple[str, str], ...]] = {}  # dotted path → (mapping key, model attribute) per step
 
 
 def _is_mapping(obj: Any) -> bool:
@@ -20,10 +21,17 @@ def _is_mapping(obj: Any) -> bool:
 
 def path(obj: Any, dotted: str) -> Any:
     """The value at `dotted`, or None when any step is absent."""
+    steps = _STEPS.get(dotted)
+    if steps is None:
+        steps = _STEPS[dotted] = tuple((part, _MODEL_NAMES.get(part, part)) for part in dotted.split("."))
     if _is_mapping(obj) and dotted in obj:
         return obj[dotted]
-    for part in dotted.split("."):
+    # The hot path of every non-Windows field a rule reads: _is_mapping inlined, the split done once.
+    for key, attr in steps:
         if obj is None:
             return None
-        obj = obj.get(part) if _is_mapping(obj) else getattr(obj, _MODEL_NAMES.get(part, part), None)
+        mapping = _IS_MAPPING.get(obj.__class__)
+        if mapping is None:
+            mapping = _is_mapping(obj)
+        obj = obj.get(key) if mapping else getattr(obj, attr, None)
     return obj

@@ -144,7 +144,12 @@ def norm_field(name: str) -> str:
 
 def build_view(event: EcsEvent | Mapping[str, Any]) -> FieldView:
     """The view of an ECS event (model or document dict), or of a raw nested EVTX JSON record."""
-    if isinstance(event, Mapping) and is_raw_windows(event):
+    if isinstance(event, EcsEvent):  # the stream's case: attribute reads, no path walking
+        winlog: Any = event.winlog
+        if winlog is not None and (winlog.channel or winlog.event_id):
+            return windows_view(event, winlog)
+        return ecs_view(event)
+    if is_raw_windows(event):
         event = raw_windows_document(event)
     winlog = path(event, "winlog")
     if winlog is not None and (path(winlog, "channel") or path(winlog, "event_id")):
@@ -191,9 +196,10 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
         values.setdefault("signature", values.get("threatname"))
         values.setdefault("filename", values.get("path"))
     data_values = rec.data.values()
+    message = event.message if isinstance(event, EcsEvent) else path(event, "message")
 
     def text_values() -> list[Any]:
-        return [*data_values, path(event, "message")]
+        return [*data_values, message]
 
     return FieldView(
         values,
@@ -279,7 +285,7 @@ def _level(name: Any) -> tuple[str, str] | None:
 
 
 def _event_id(rec: _WinRecord) -> str | None:
-    found = path(rec.event, "event.id")
+    found = rec.event.event.id if isinstance(rec.event, EcsEvent) else path(rec.event, "event.id")
     if found:
         return str(found)
     record = path(rec.winlog, "record_id")

@@ -18,6 +18,7 @@ from detectors.policy.removable import RULE as USB_COPY
 from detectors.policy.removable import RemovableConfig, RemovableMediaDetector
 from detectors.policy.upload import RULE as UPLOAD
 from detectors.policy.upload import ProxyUploadDetector, UploadConfig
+from detectors.policy.window import SummedWindow, WindowItem
 from ingest.collectors.windows_files import iter_json_export
 from ingest.parsers.windows import parse_windows
 from tests.datasets import dataset, lines
@@ -186,6 +187,20 @@ def test_proxy_upload_single_and_window_thresholds() -> None:
     assert rules(feed(det, [parse(proxifier_close(4 * mb, 5))])) == [UPLOAD.id]
     det.on_tick(FakeClock().advance(hours=3))
     assert det.state.windows == {}
+
+
+def test_summed_window_holds_the_sum_of_what_it_keeps() -> None:
+    """The O(1) bound the upload detector checks first: the sum of the kept items, through expiry,
+    out-of-order and too-late items, and a snapshot round trip."""
+    span, lateness = timedelta(hours=1), timedelta(minutes=10)
+    window, t0 = SummedWindow(), FakeClock().now
+    for minute, value in [(0, 5.0), (30, 7.0), (20, 1.0), (65, 2.0), (75, 4.0), (0, 9.0), (200, 3.0), (140, 8.0)]:
+        window.add(WindowItem(ts=t0 + timedelta(minutes=minute), value=value), span, lateness)
+        assert window.held_total == sum(i.value for i in window.items)
+    assert [i.value for i in window.items] == [8.0, 3.0]  # 0..75 expired, the second minute 0 was too late
+    restored = SummedWindow.model_validate(json.loads(window.model_dump_json()))
+    assert restored.held_total == 11.0
+    assert window.around(t0 + timedelta(minutes=200), span)[0].value == 3.0  # a span total stays ≤ the bound
 
 
 def test_loghub_proxifier_is_quiet() -> None:
