@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.models.rules import RulesSummary
+
 
 class ReportModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -89,15 +91,6 @@ class RetentionSection(ReportModel):
     scopes: list[ScopeRetention] = Field(default_factory=list)
     findings: list[str] = Field(default_factory=list)
     error: str | None = None
-
-
-class RulesSummary(ReportModel):
-    """What the detection engine loaded (`detectors.sigma.engine.LoadReport`, reduced)."""
-
-    loaded: int
-    skipped: int
-    correlations: int
-    at: AwareDatetime
 
 
 class PatrolContent(ReportModel):
