@@ -92,7 +92,9 @@ class StreamWorker:
         self.clock = clock
         self.sigma_alerts = sigma_alerts  # False in the global lane: single-event alerts come from this lane
         self.store = store or CheckpointStore(settings.checkpoint_dir(), settings.detectors_group)
-        self.alerting = alerting_settings(settings)
+        # The partition lane's pipelines share each rule's rate cap (see `detectors/alerting.py`).
+        shares = settings.kafka_partitions if sigma_alerts else 1
+        self.alerting = alerting_settings(settings).model_copy(update={"partitions": shares})
         self.rules = rule_index(engine)
         self.es = clients.es_client(settings)  # connects on first use
         self.switch = switch or RuleSwitch.of(self.es, settings.rule_state_refresh_s)
