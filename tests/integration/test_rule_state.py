@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,9 @@ def test_disabling_a_rule_through_the_api_stops_its_alerts_in_a_running_worker_a
         assert [d["id"] for d in listed["disabled"]] == [SECURITY_LOG_CLEARED]
         assert listed["disabled"][0]["reason"] == "test: noisy"
 
-        while_off = attack_events("rule-state-off-", *FOLDER)
+        # Re-timed: alerts of their own (the session's other tests stored alerts for these events' times,
+        # whose 100 stored event ids would not take these in).
+        while_off = attack_events("rule-state-off-", *FOLDER, shift=timedelta(days=400))
         produce_events(settings, while_off)
         wait_for(lambda: SYSTEM_LOG_CLEARED in alerted_rules(es, while_off), "the 104 alert (rule still on)")
         assert worker.metrics["sigma_disabled"] > 0
@@ -117,7 +120,7 @@ def test_disabling_a_rule_through_the_api_stops_its_alerts_in_a_running_worker_a
         assert on.status_code == 200 and on.json()["enabled"] is True
         wait_for(lambda: not worker.switch.disabled, "the worker to see the rule enabled", timeout_s=10)
         wait_for(lambda: (s := read_rules_summary(es)) is not None and not s.disabled, "the summary to follow")
-        while_on = attack_events("rule-state-on-", *FOLDER)
+        while_on = attack_events("rule-state-on-", *FOLDER, shift=timedelta(days=401))
         produce_events(settings, while_on)
         wait_for(lambda: alerted_rules(es, while_on) >= {SECURITY_LOG_CLEARED, SYSTEM_LOG_CLEARED}, "both alerts")
         assert SECURITY_LOG_CLEARED not in alerted_rules(es, while_off)  # nothing raised late for the off time
