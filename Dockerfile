@@ -4,6 +4,12 @@
 #   docker run --rm vigil:0.1.0 --help
 # docker-compose.yml builds it and runs `vigil workers` next to Kafka and Elasticsearch.
 
+# -- console: the web console's browser libraries (htmx, Chart.js, flatpickr), as locked ---------
+FROM node:20-slim AS console
+WORKDIR /console
+COPY api/console/package.json api/console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 # -- build: install the project and its dependencies into a virtualenv ----------------------------
 FROM python:3.11-slim AS build
 
@@ -15,6 +21,8 @@ WORKDIR /src
 # .dockerignore keeps out the local stack's jars (stack/lib), var/, tests and caches.
 COPY . .
 RUN /opt/vigil/bin/pip install .
+# Served by the API from beside the installed console package (api/console/__init__.py: VENDOR).
+COPY --from=console /console/node_modules /opt/vigil/lib/python3.11/site-packages/api/console/node_modules
 
 # -- runtime: the virtualenv only, run by an unprivileged user ------------------------------------
 FROM python:3.11-slim

@@ -14,8 +14,23 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.backends import Backends
+from api.console import install_console
 from api.errors import ApiError
-from api.routes import alerts, audit, entities, events, health, ingest, reports, retention, rules
+from api.routes import (
+    alerts,
+    audit,
+    entities,
+    events,
+    health,
+    incident_actions,
+    incidents,
+    ingest,
+    integrity,
+    playbooks,
+    reports,
+    retention,
+    rules,
+)
 from api.rules import RuleCatalog
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
@@ -33,6 +48,11 @@ ROUTERS = (
     entities.router,
     retention.router,
     reports.router,
+    incidents.router,
+    incident_actions.router,
+    playbooks.router,
+    playbooks.duty_router,
+    integrity.router,
 )
 
 
@@ -70,6 +90,7 @@ def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastA
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(VigilError, _vigil_error)
+    install_console(app, settings, store)  # the web console under /console (after the API's error handlers)
     return app
 
 

@@ -13,6 +13,7 @@ from api.audit import AuditTrail, TimeRange
 from api.backends import Backends
 from api.errors import AuditUnavailable, Forbidden, NotAuthenticated
 from api.permissions import AUDITED_READS, Permission, allowed, roles_for
+from api.session import Sessions
 from api.tokens import Principal, TokenStore
 from core.settings import Settings
 
@@ -55,9 +56,14 @@ AuditDep = Annotated[AuditTrail, Depends(get_audit)]
 
 
 def get_current_user(
-    tokens: TokensDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, tokens: TokensDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
     if credentials is None:
+        # The web console's session cookie stands for the token or user it was opened with (api/session.py).
+        sessions: Sessions = request.app.state.sessions
+        from_session = sessions.authenticate(request)
+        if from_session is not None:
+            return from_session
         raise NotAuthenticated("missing `Authorization: Bearer <token>` header", error="invalid_request")
     principal = tokens.verify(credentials.credentials)
     if principal is None:
@@ -135,3 +141,11 @@ HoldPlacer = Annotated[Principal, Depends(RequireRole(Permission.PLACE_HOLDS))]
 HoldReleaser = Annotated[Principal, Depends(RequireRole(Permission.RELEASE_HOLDS))]
 ReportReader = Annotated[Principal, Depends(RequireRole(Permission.READ_REPORTS))]
 ReportSigner = Annotated[Principal, Depends(RequireRole(Permission.SIGN_REPORTS))]
+IncidentReader = Annotated[Principal, Depends(RequireRole(Permission.READ_INCIDENTS))]
+IncidentResponder = Annotated[Principal, Depends(RequireRole(Permission.RESPOND_INCIDENTS))]
+IncidentAcknowledger = Annotated[Principal, Depends(RequireRole(Permission.ACKNOWLEDGE_INCIDENTS))]
+ContainmentApprover = Annotated[Principal, Depends(RequireRole(Permission.APPROVE_CONTAINMENT))]
+IncidentCloser = Annotated[Principal, Depends(RequireRole(Permission.CLOSE_INCIDENTS))]
+PlaybookReader = Annotated[Principal, Depends(RequireRole(Permission.READ_PLAYBOOKS))]
+PlaybookManager = Annotated[Principal, Depends(RequireRole(Permission.MANAGE_PLAYBOOKS))]
+IntegrityVerifier = Annotated[Principal, Depends(RequireRole(Permission.VERIFY_INTEGRITY))]

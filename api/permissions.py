@@ -35,6 +35,15 @@ class Permission(StrEnum):
     RELEASE_HOLDS = "holds:release"
     READ_REPORTS = "reports:read"
     SIGN_REPORTS = "reports:sign"
+    READ_INCIDENTS = "incidents:read"
+    RESPOND_INCIDENTS = "incidents:respond"
+    ACKNOWLEDGE_INCIDENTS = "incidents:acknowledge"
+    APPROVE_CONTAINMENT = "incidents:approve"
+    CLOSE_INCIDENTS = "incidents:close"
+    READ_PLAYBOOKS = "playbooks:read"
+    MANAGE_PLAYBOOKS = "playbooks:manage"
+    MANAGE_ACCESS = "access:manage"
+    VERIFY_INTEGRITY = "integrity:verify"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -64,6 +73,20 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.READ_REPORTS: frozenset({Role.ADMIN, Role.OFFICER, Role.AUDITOR}),
     # Policy rule 2: the security officer on patrol signs the day's record, nobody else.
     Permission.SIGN_REPORTS: frozenset({Role.OFFICER}),
+    # Incidents (policy 6): responders run the playbook; officers acknowledge the duty page, escalate,
+    # approve containments and close with the review; auditors read (the evaluations count response times).
+    Permission.READ_INCIDENTS: frozenset(Role),
+    Permission.RESPOND_INCIDENTS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
+    Permission.ACKNOWLEDGE_INCIDENTS: frozenset({Role.ADMIN, Role.OFFICER}),
+    Permission.APPROVE_CONTAINMENT: frozenset({Role.ADMIN, Role.OFFICER}),
+    Permission.CLOSE_INCIDENTS: frozenset({Role.ADMIN, Role.OFFICER}),
+    Permission.READ_PLAYBOOKS: frozenset(Role),
+    Permission.MANAGE_PLAYBOOKS: frozenset({Role.ADMIN}),
+    # Who holds which token or console login: the administrators (the console's users and tokens page).
+    Permission.MANAGE_ACCESS: frozenset({Role.ADMIN}),
+    # Policy rule 1 (tamper evidence) is checked by those who answer for it: auditors and admins. A
+    # verification reads only digests, never the logs' content.
+    Permission.VERIFY_INTEGRITY: frozenset({Role.ADMIN, Role.AUDITOR}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

@@ -115,6 +115,14 @@ class TokenStore:
             return None
         return Principal(token_id=record.id, name=record.name, role=record.role)
 
+    def lookup(self, token_id: str, now: datetime | None = None) -> Principal | None:
+        """The principal of an active token by id (a console session names its token by id only)."""
+        self._refresh()
+        record = self._records.get(token_id)
+        if record is None or not record.active(now or datetime.now(UTC)):
+            return None
+        return Principal(token_id=record.id, name=record.name, role=record.role)
+
     def create(self, name: str, role: Role, expires_in: timedelta | None = None) -> tuple[TokenRecord, str]:
         """Add a token; returns the record and the secret token, which is never stored or shown again."""
         now = datetime.now(UTC)

@@ -13,13 +13,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.cli_api import serve, token_app
+from core.cli_api import serve, token_app, user_app
 from core.cli_collect import app as collect_app
 from core.cli_demo import demo
 from core.cli_detect import detect_app, rules_app, run_detection_role
 from core.cli_hunt import hunt_app
+from core.cli_playbooks import register as register_playbooks
+from core.cli_playbooks import run_playbooks_role
 from core.cli_report import register as register_report
 from core.cli_retention import register as register_retention
+from core.cli_verify import register as register_verify
 from core.settings import get_settings
 
 app = typer.Typer(help="Vigil: security log collection, retention, detection and response.", no_args_is_help=True)
@@ -31,15 +34,28 @@ app.add_typer(collect_app)  # `vigil collect`
 app.command("demo")(demo)
 register_retention(app)
 register_report(app)
+register_verify(app)
 app.add_typer(token_app, name="token")
 app.command("api")(serve)
 app.add_typer(rules_app, name="rules")
 app.add_typer(detect_app, name="detect")
 app.add_typer(hunt_app, name="hunt")
+register_playbooks(app)
+app.add_typer(user_app, name="user")
 console = Console()
 
 STACK_DIR = Path("var/stack")
-WORKER_ROLES = ("all", "normaliser", "indexer", "collectors", "detectors", "detectors-global", "alerts", "scheduler")
+WORKER_ROLES = (
+    "all",
+    "normaliser",
+    "indexer",
+    "collectors",
+    "detectors",
+    "detectors-global",
+    "alerts",
+    "scheduler",
+    "playbooks",
+)
 
 
 def local_stack(data_dir: Path) -> object:
@@ -132,6 +148,9 @@ def workers(
         from core.cli_collect import run_collectors
 
         console.print_json(json.dumps(run_collectors(idle_exit)))
+        return
+    if role == "playbooks":
+        console.print_json(json.dumps(run_playbooks_role(idle_exit)))
         return
     if role in {"detectors", "detectors-global", "alerts"}:
         console.print_json(json.dumps(run_detection_role(role, idle_exit)))

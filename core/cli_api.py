@@ -86,3 +86,55 @@ def token_revoke(key: Annotated[str, typer.Argument(help="token id or name")]) -
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
     console.print(f"revoked token {record.id} ({record.name!r})")
+
+
+user_app = typer.Typer(help="Web console users: the password is prompted and stored only as a scrypt hash.",
+                       no_args_is_help=True)  # fmt: skip
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Argument(help="the person's login name")],
+    role: Annotated[str, typer.Option(help="admin, officer, responder or auditor")],
+    password: Annotated[
+        str, typer.Option(prompt=True, confirmation_prompt=True, hide_input=True, help="prompted when not given")
+    ],
+) -> None:
+    """Create a console user (log in at /console/login)."""
+    from api.permissions import Role
+    from api.users import UserStore
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"role must be one of {', '.join(Role)}", param_hint="--role") from None
+    store = UserStore(get_settings().users_path())
+    try:
+        record = store.create(name, chosen, password)
+    except (ConfigError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"user {record.name!r} (role {record.role.value}) in {store.path}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List console users (names, roles, state; never passwords)."""
+    from api.users import UserStore
+
+    table = Table("name", "role", "created", "state")
+    for record in UserStore(get_settings().users_path()).records():
+        table.add_row(record.name, record.role.value, record.created_at.isoformat(timespec="seconds"),
+                      "active" if record.active else f"disabled {record.disabled_at:%Y-%m-%d}")  # fmt: skip
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(name: Annotated[str, typer.Argument(help="the user's login name")]) -> None:
+    """Disable a user; their open console sessions end at their next request."""
+    from api.users import UserStore
+
+    try:
+        record = UserStore(get_settings().users_path()).disable(name)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"disabled user {record.name!r}")

@@ -78,7 +78,8 @@ def demo(
         if once:
             return
         console.print(
-            f"\nAPI: {api_url}/docs  token (admin): {token}\nsyslog: tcp/udp {settings.syslog_host}:"
+            f"\nAPI: {api_url}/docs  console: {api_url}/console (log in with the token)  token (admin): {token}"
+            f"\nsyslog: tcp/udp {settings.syslog_host}:"
             f"{settings.syslog_tcp_port}.  Ctrl-C stops the workers; `vigil stack down` the servers."
         )
         while not any(w.error for w in workers):

@@ -163,13 +163,17 @@ def report_quarterly(
 
 
 def run_scheduler() -> None:
-    """`vigil workers --role scheduler`: the patrol job at 08:30 on working days, health samples each minute."""
+    """`vigil workers --role scheduler`: the patrol record, retention and integrity jobs once per day
+    (catching up after downtime), health samples each minute."""
     from reports import scheduler
     from reports.calendar import ReportSettings
+    from retention.daily import integrity_job, retention_job
 
     settings = get_settings()
-    jobs = scheduler.ReportJobs(_es(), settings, _calendar(), ReportSettings())
+    es = _es()
+    jobs = scheduler.ReportJobs(es, settings, _calendar(), ReportSettings())
+    daily = scheduler.runner(jobs, [retention_job(es, settings), integrity_job(es, settings)])
     try:
-        scheduler.run(jobs)
+        scheduler.run(jobs, daily)
     except KeyboardInterrupt:
         console.print("scheduler stopped")

@@ -10,7 +10,15 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from core.names import ALERTS_INDEX, EVIDENCE_PREFIX, HOLDS_INDEX, RETENTION_LOG_INDEX, Category
+from core.names import (
+    ALERTS_INDEX,
+    EVIDENCE_PREFIX,
+    HOLDS_INDEX,
+    INCIDENTS_INDEX,
+    LEDGER_INDEX,
+    RETENTION_LOG_INDEX,
+    Category,
+)
 from core.settings import Settings
 
 KEYWORD = {"type": "keyword", "ignore_above": 2048}
@@ -88,6 +96,14 @@ ALERT_PROPERTIES: dict[str, Any] = {
                                                  "assignee": KEYWORD, "comment": TEXT}},
 }  # fmt: skip
 
+# `vigil-ledger` (core.ledger): entries are found by kind, index and chain; the per-document digests
+# and the verification findings are kept, not indexed.
+LEDGER_PROPERTIES: dict[str, Any] = {
+    "kind": KEYWORD, "index": KEYWORD, "category": KEYWORD, "day": DATE, "chain": KEYWORD,
+    "seq": {"type": "long"}, "version": {"type": "long"}, "link": KEYWORD, "clean": {"type": "boolean"},
+    "recorded_at": DATE, "sealed_at": DATE, "retired_at": DATE, "verified_at": DATE,
+}  # fmt: skip
+
 
 def _settings(settings: Settings) -> dict[str, Any]:
     return {
@@ -128,6 +144,17 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         index_patterns=[ALERTS_INDEX],
         priority=500,
         template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": ALERT_PROPERTIES}},
+    )
+    install_ledger_template(es, settings)
+
+
+def install_ledger_template(es: Elasticsearch, settings: Settings) -> None:
+    """Before anything writes `vigil-ledger`: a dynamic mapping would map every document id it records."""
+    es.indices.put_index_template(
+        name="vigil-ledger",
+        index_patterns=[LEDGER_INDEX],
+        priority=500,
+        template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": LEDGER_PROPERTIES}},
     )
 
 
@@ -170,4 +197,28 @@ def install_retention_templates(es: Elasticsearch, settings: Settings) -> None:
             "settings": _settings(settings),
             "mappings": {"dynamic_templates": DYNAMIC_TEMPLATES, "properties": {"@timestamp": DATE, "day": DATE}},
         },
+    )
+
+
+# `vigil-incidents` (core.models.incident.Incident): the fields the console filters on and the reports read are
+# indexed; steps, timers, contacts and the timeline are stored whole, not indexed (dynamic: false), except the
+# timers' due times, which the engine queries for the next wake-up.
+INCIDENT_PROPERTIES: dict[str, Any] = {
+    "id": KEYWORD, "title": {**KEYWORD, "fields": {"text": TEXT}}, "severity": KEYWORD, "status": KEYWORD,
+    "serious": {"type": "boolean"}, "drill": {"type": "boolean"}, "playbook": KEYWORD, "assignee": KEYWORD,
+    "entity": {"properties": {"kind": KEYWORD, "value": KEYWORD}},
+    "alert_ids": KEYWORD, "rule_ids": KEYWORD, "tags": KEYWORD, "opened_by": KEYWORD,
+    "first_seen": DATE, "last_seen": DATE, "detected_at": DATE, "opened_at": DATE, "contacted_at": DATE,
+    "reported_at": DATE, "closed_at": DATE, "updated_at": DATE, "wake_at": DATE, "work": {"type": "boolean"},
+    "deadlines": {"type": "nested", "properties": {"name": KEYWORD, "due": DATE, "met_at": DATE}},
+    "timers": {"type": "nested", "properties": {"due": DATE, "fired_at": DATE, "cancelled_at": DATE}},
+}  # fmt: skip
+
+
+def install_incident_template(es: Elasticsearch, settings: Settings) -> None:
+    es.indices.put_index_template(
+        name="vigil-incidents",
+        index_patterns=[INCIDENTS_INDEX],
+        priority=500,
+        template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": INCIDENT_PROPERTIES}},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     # a bulk touches, so under load fuller requests cost it less per document (bench/README.md).
     bulk_fill_ms: int = Field(default=1000, ge=0)
     max_line_bytes: int = Field(default=64 * 1024, ge=256)
+    # The integrity ledger (core/ledger.py): the indexer records each batch's document digests in vigil-ledger.
+    ledger: bool = True
 
     # Detection (issue 3): the stream worker, the alert store and the alerting rules they share.
     detectors_group: str = "vigil-detectors"
@@ -108,6 +111,12 @@ class Settings(BaseSettings):
     retention_file: Path | None = None
     archive_dir: Path | None = None  # retention archives; default <data_dir>/archive
     retention_archive: bool = False  # archive each daily index before deleting it (scheduled runs)
+    # The scheduler role's daily jobs (core/daily_runs.py), local times; each runs once per day.
+    retention_run_at: time = time(2, 0)
+    integrity_verify_at: time = time(3, 0)  # verifies the previous UTC day against the ledger
+    scheduler_tick_s: float = Field(default=60, gt=0)
+    scheduler_catch_up_days: int = Field(default=7, ge=0, description="missed days run once after downtime")
+    scheduler_stale_run_s: float = Field(default=6 * 3600, gt=0, description="a run 'running' this long crashed")
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -116,6 +125,20 @@ class Settings(BaseSettings):
     api_max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     api_max_page_size: Annotated[int, Field(ge=1, le=10_000)] = 500
     api_kafka_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # Web console (api/console): users with hashed passwords, sessions signed with this secret
+    # (unset: a random one kept in <data_dir>/console-secret, mode 0600).
+    users_file: Path | None = None
+    console_secret: str | None = Field(default=None, min_length=32)
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 7)] = 12.0
+
+    # Response (issue 4): the playbook engine, its playbooks, the duty roster, notify channels, contain actions.
+    playbooks_group: str = "vigil-playbooks"
+    playbooks_dir: Path | None = None  # else the bundled playbooks (playbooks/files)
+    roster_file: Path | None = None  # duty roster YAML; else one around-the-clock duty desk
+    notify_file: Path | None = None  # notify channels YAML (playbooks.notify.NotifyConfig)
+    playbook_actions_file: Path | None = None  # containment webhooks and commands (playbooks.actions)
+    playbook_tick_s: Annotated[float, Field(gt=0)] = 1.0  # how often due timers are looked for
+    console_url: str | None = None  # links in notifications: <console_url>/incidents/<id>
 
     @field_validator("timezone")
     @classmethod
@@ -136,6 +159,10 @@ class Settings(BaseSettings):
     def tokens_path(self) -> Path:
         """Where API tokens (hashed) live: `VIGIL_TOKENS_FILE`, else `<data_dir>/tokens.yaml`."""
         return self.tokens_file or self.data_dir / "tokens.yaml"
+
+    def users_path(self) -> Path:
+        """Console users (scrypt-hashed passwords): `VIGIL_USERS_FILE`, else `<data_dir>/users.yaml`."""
+        return self.users_file or self.data_dir / "users.yaml"
 
     def checkpoint_dir(self) -> Path:
         path = self.data_dir / "checkpoints"

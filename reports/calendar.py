@@ -26,6 +26,11 @@ class ReportSettings(BaseSettings):
     calendar_file: Path | None = None
     patrol_at: time = time(8, 30)  # local time the patrol job runs, for the previous working day
     language: str = "zh-CN"
+    # Who files the authority report (its letterhead and contact block); blank lines are left to fill in by hand.
+    organisation: str = ""
+    contact: str = ""
+    contact_phone: str = ""
+    contact_email: str = ""
 
 
 def load_calendar(path: Path | None) -> WorkCalendar:

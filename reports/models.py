@@ -69,6 +69,7 @@ class OpenIncident(ReportModel):
     status: str
     opened_at: AwareDatetime | None
     deadlines: list[Deadline]
+    drill: bool = False
 
 
 class IncidentSection(ReportModel):
@@ -93,6 +94,29 @@ class RetentionSection(ReportModel):
     error: str | None = None
 
 
+class IntegrityCheck(ReportModel):
+    """The latest verification of one daily index against the integrity ledger (`vigil verify`)."""
+
+    index: str
+    category: str
+    day: date
+    verified_at: AwareDatetime
+    clean: bool
+    retired: bool
+    modified: int
+    deleted: int
+    inserted: int
+    chain_breaks: int
+
+
+class IntegritySection(ReportModel):
+    available: bool
+    days: list[date] = Field(default_factory=list, description="the UTC days of the ledger the record's window touches")
+    checks: list[IntegrityCheck] = Field(default_factory=list)
+    unverified: list[str] = Field(default_factory=list, description="indices in the ledger with no verification yet")
+    error: str | None = None
+
+
 class PatrolContent(ReportModel):
     """Everything the machine found for one working day; hashed, never edited after storing."""
 
@@ -104,7 +128,7 @@ class PatrolContent(ReportModel):
     alerts: AlertSection
     incidents: IncidentSection
     retention: RetentionSection
-    integrity_available: bool = False  # the integrity ledger is not built yet
+    integrity: IntegritySection = Field(default_factory=lambda: IntegritySection(available=False))
     rules: RulesSummary | None
     notable_users: list[Count]
     notable_hosts: list[Count]
@@ -166,6 +190,8 @@ class IncidentCompliance(ReportModel):
     contact_in_3_min: int = 0
     report_checked: int = 0
     report_in_24_h: int = 0
+    drills: int = Field(0, description="演练 incidents of the period: measured apart, never counted as incidents")
+    drill_contact_in_3_min: int = 0
 
 
 class Evaluation(ReportModel):

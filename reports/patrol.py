@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from elasticsearch import ConflictError, Elasticsearch, NotFoundError
+from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, TransportError
 
+from core.ledger_store import latest_verifications, ledger_indices
 from core.models.entity import WorkCalendar
 from core.names import REPORTS_INDEX, RULES_SUMMARY_ID
 from core.settings import Settings
@@ -26,6 +27,8 @@ from reports.errors import ReportError, SignOffError
 from reports.indices import install_report_templates
 from reports.metrics import alert_section, notable
 from reports.models import (
+    IntegrityCheck,
+    IntegritySection,
     LogHealth,
     PatrolContent,
     PatrolRecord,
@@ -56,6 +59,24 @@ def retention_section(es: Elasticsearch, settings: Settings, now: datetime) -> R
         findings=[f"{s.scope.value}: {f}" for s in result.scopes for f in s.findings]
         + ([result.policy_error] if result.policy_error else []),
     )  # fmt: skip
+
+
+def integrity_section(es: Elasticsearch, day: date, zone: str = "UTC") -> IntegritySection:
+    """The latest verification of every daily index of the UTC days the local `day` touches."""
+    period = day_period(day, zone)
+    first, last = period.start_utc.date(), (period.end_utc - timedelta(microseconds=1)).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    try:
+        checks = [IntegrityCheck(index=r.index, category=r.category, day=r.day, verified_at=r.verified_at,
+                                 clean=r.clean, retired=r.retired, modified=r.modified_count,
+                                 deleted=r.deleted_count, inserted=r.inserted_count,
+                                 chain_breaks=len(r.chain_breaks))
+                  for d in days for r in latest_verifications(es, d)]  # fmt: skip
+        verified = {check.index for check in checks}
+        unverified = [index for d in days for index in ledger_indices(es, d) if index not in verified]
+    except (ApiError, TransportError) as exc:  # a finding in the record, not a crash
+        return IntegritySection(available=False, days=days, error=f"{type(exc).__name__}: {exc}")
+    return IntegritySection(available=True, days=days, checks=checks, unverified=unverified)
 
 
 def build_content(
@@ -89,6 +110,7 @@ def build_content(
         alerts=alert_section(alerts),
         incidents=incidents.open_incidents(es),
         retention=retention(es, settings, now),
+        integrity=integrity_section(es, day, settings.timezone),
         rules=rules or read_rules_summary(es),
         notable_users=notable(alerts, "user"),
         notable_hosts=notable(alerts, "host"),

@@ -33,7 +33,7 @@ def patrol_html(record: PatrolRecord, lang: str, image: Literal["svg", "png"] = 
         "hourly": charts.hourly_volume(c.logs.hourly, t("hourly"), image),
         "severity": charts.bars([s.key for s in severity], [s.count for s in severity], t("alerts_by_severity"), image),
     }
-    return _render("patrol.html", lang, c.zone, record=record, charts=_embed(figures, image))
+    return render_template("patrol.html", lang, c.zone, record=record, charts=embed(figures, image))
 
 
 def evaluation_html(evaluation: Evaluation, lang: str, image: Literal["svg", "png"] = "svg") -> str:
@@ -45,14 +45,14 @@ def evaluation_html(evaluation: Evaluation, lang: str, image: Literal["svg", "pn
                                     t("availability") + " (%)", image, percent=True),
         "severity": charts.bars([s.key for s in sev], [s.count for s in sev], t("alerts_by_severity"), image),
     }  # fmt: skip
-    return _render("evaluation.html", lang, evaluation.zone, e=evaluation, charts=_embed(figures, image))
+    return render_template("evaluation.html", lang, evaluation.zone, e=evaluation, charts=embed(figures, image))
 
 
-def _embed(figures: dict[str, str], image: str) -> dict[str, str]:
+def embed(figures: dict[str, str], image: str) -> dict[str, str]:
     return figures if image == "svg" else {k: f'<img src="{v}">' for k, v in figures.items()}
 
 
-def _render(template: str, lang: str, zone: str, **context: object) -> str:
+def render_template(template: str, lang: str, zone: str, **context: object) -> str:
     return _env().get_template(template).render(**_globals(lang, zone), **context)
 
 

@@ -28,11 +28,11 @@ from typing import IO, Any
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from core.canonical import canonical_json, doc_sha256
 from core.errors import RetentionError
 from core.index_templates import install_templates
 from core.names import RetentionScope
 from core.settings import Settings
-from retention.canonical import canonical_json, doc_sha256
 from retention.indices import DailyIndex
 from retention.scan import PAGE, iter_hits
 

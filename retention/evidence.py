@@ -15,10 +15,10 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from pydantic import BaseModel, ConfigDict
 
+from core.canonical import doc_sha256
 from core.errors import RetentionError
 from core.models.hold import Hold
 from core.names import evidence_index
-from retention.canonical import doc_sha256
 from retention.holds import hold_query
 from retention.indices import DailyIndex
 from retention.scan import PAGE, iter_hits

@@ -14,6 +14,13 @@ from core.settings import Settings
 from detectors.sigma import SigmaEngine
 from stack.local import LocalStack, StackConfig
 from tests.datasets import dataset
+from tests.support.receivers import (  # noqa: F401
+    https_webhook_receiver,
+    smtp_receiver,
+    smtp_receiver_factory,
+    test_ca,
+    webhook_receiver,
+)
 
 
 @pytest.fixture(scope="session")

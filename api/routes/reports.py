@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from api.deps import EsDep, ReportReader, ReportSigner, SettingsDep
 from api.errors import BadRequest, Conflict
 from api.models.common import AUTH_RESPONSES
-from reports import patrol, render
-from reports.calendar import ReportSettings, load_calendar
-from reports.errors import SignOffError
-from reports.models import PatrolRecord, SignOff, UnsignedDay
+from reports import evaluation, patrol, render
+from reports.calendar import ReportSettings, load_calendar, quarter_period
+from reports.errors import ReportError, SignOffError
+from reports.models import Evaluation, PatrolRecord, SignOff, UnsignedDay
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 Lang = Literal["zh-CN", "en"]  # reports.i18n.LANGUAGES
@@ -99,3 +99,16 @@ def sign(user: ReportSigner, es: EsDep, settings: SettingsDep, day: date, body: 
         return patrol.sign(es, settings, day, body, user.name, datetime.now(UTC))
     except SignOffError as exc:
         raise Conflict(str(exc)) from exc
+
+
+@router.get("/evaluation/{period}", response_model=Evaluation, responses=AUTH_RESPONSES,
+            summary="The monthly (YYYY-MM) or quarterly (YYYYQn) service-quality evaluation, as JSON")  # fmt: skip
+def get_evaluation(_user: ReportReader, es: EsDep, settings: SettingsDep, period: str) -> Evaluation:
+    calendar = load_calendar(ReportSettings().calendar_file)
+    try:
+        if "Q" in period.upper():
+            quarter = quarter_period(period, settings.timezone)
+            return evaluation.quarterly(es, settings, calendar, quarter, datetime.now(UTC))
+        return evaluation.monthly(es, settings, calendar, period, datetime.now(UTC))
+    except ReportError as exc:
+        raise BadRequest(str(exc)) from exc

@@ -23,6 +23,8 @@ from PIL import ImageStat
 from api.app import create_app
 from api.permissions import Role
 from api.tokens import TokenStore
+from core import daily_runs
+from core.daily_runs import DailyRunner, install_runs_template
 from core.index_templates import install_templates
 from core.models.alert import Alert, AlertChange, AlertStatus, EntityRef, RuleRef, Severity, Summary
 from core.models.ecs import EcsEvent
@@ -203,7 +205,9 @@ def test_patrol_record_numbers(record: patrol.PatrolRecord) -> None:
     assert [(x.key, x.count) for x in c.notable_hosts] == [("ws01", 2)]
 
     assert c.incidents.configured is False and c.incidents.open == []
-    assert c.integrity_available is False
+    # Seeded straight into Elasticsearch, not through the indexer: no ledger entry, nothing verified.
+    assert c.integrity.available and c.integrity.checks == [] and c.integrity.unverified == []
+    assert c.integrity.days == [DAY - timedelta(days=1), DAY]  # the Shanghai day spans two UTC days
     assert c.rules is not None and (c.rules.loaded, c.rules.skipped, c.rules.correlations) == (120, 7, 3)
     assert c.rules.skipped_by_reason == {"unsupported_logsource": 7} and c.rules.disabled == ["rule-a"]
     ret = c.retention
@@ -303,17 +307,21 @@ def test_incidents_when_the_engine_exists(es: Elasticsearch, settings: Settings,
          "deadlines": [{"name": "report", "due": opened + timedelta(hours=24)}]},
         {"id": "inc-2", "title": "outage", "status": "closed", "serious": True, "opened_at": opened,
          "contacted_at": opened + timedelta(minutes=5), "reported_at": opened + timedelta(hours=30)},
+        # A drill is measured apart: its late contact and missing report are not the organisation's misses.
+        {"id": "drill-1", "title": "drill: brute force", "status": "open", "serious": True, "drill": True,
+         "opened_at": opened, "contacted_at": opened + timedelta(minutes=1)},
     ]  # fmt: skip
     try:
         for doc in docs:
             body = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in doc.items()}
             es.index(index=INCIDENTS_INDEX, id=str(doc["id"]), document=body, refresh=True)
         content = patrol.build_content(es, settings, DAY, NOW)
-        assert content.incidents.configured and [i.id for i in content.incidents.open] == ["inc-1"]
+        assert content.incidents.configured
+        assert {(i.id, i.drill) for i in content.incidents.open} == {("inc-1", False), ("drill-1", True)}
         assert [d.name for d in content.incidents.open[0].deadlines] == ["report"]
         nov = evaluation.monthly(es, settings, CALENDAR, "2026-11", NOW)
         expected = {"configured": True, "incidents": 2, "contact_checked": 2, "contact_in_3_min": 1,
-                    "report_checked": 2, "report_in_24_h": 1}  # fmt: skip
+                    "report_checked": 2, "report_in_24_h": 1, "drills": 1, "drill_contact_in_3_min": 1}  # fmt: skip
         assert nov.incidents.model_dump() == expected
     finally:
         es.indices.delete(index=INCIDENTS_INDEX, ignore_unavailable=True)
@@ -358,22 +366,24 @@ def test_api(client: tuple[TestClient, dict[Role, str]], es: Elasticsearch) -> N
 def test_scheduler_runs_the_patrol_job_once_per_day_across_a_restart(es: Elasticsearch, settings: Settings,
                                                                     seeded: None) -> None:  # fmt: skip
     friday, monday = date(2026, 11, 20), date(2026, 11, 23)
-    clock = {"now": local(monday, 8, 29)}
-    jobs = ReportJobs(es, settings, CALENDAR, ReportSettings(), clock=lambda: clock["now"])
-    assert jobs.patrol() is None  # 08:29: not yet
-    clock["now"] = local(monday, 8, 30)
-    assert jobs.patrol() == friday  # Monday 08:30: the previous working day is Friday
-    assert jobs.patrol() is None  # the same day again: nothing new
-    restarted = ReportJobs(es, settings, CALENDAR, ReportSettings(), clock=lambda: local(monday, 9, 15))
-    assert restarted.patrol() is None  # the catch-up run after a restart finds the record
+    jobs = ReportJobs(es, settings, CALENDAR, ReportSettings())
+    install_runs_template(es, 0)
+    # No catch-up here: the module's other days must keep the records (or their absence) they have.
+    first = DailyRunner(es, [jobs.patrol_job()], jobs.zone, catch_up_days=0)
+    assert first.tick(local(monday, 8, 29)) == []  # 08:29: not yet
+    made = first.tick(local(monday, 8, 30))  # Monday 08:30: the previous working day is Friday
+    assert [(r.job, r.day, r.status, r.summary) for r in made] == [
+        ("patrol", friday, "done", {"version": 1, "generated": True})]  # fmt: skip
+    assert first.tick(local(monday, 8, 31)) == []  # the same day again: nothing new
+    restarted = DailyRunner(es, [jobs.patrol_job()], jobs.zone, catch_up_days=0)
+    assert restarted.tick(local(monday, 9, 15)) == []  # the catch-up tick after a restart finds the run
     assert [r.version for r in patrol.versions(es, friday)] == [1]
-    saturday = ReportJobs(es, settings, CALENDAR, ReportSettings(), clock=lambda: local(date(2026, 11, 21), 8, 30))
-    assert saturday.patrol() is None
-    scheduler = build(jobs)
+    assert [(r.day, r.attempt) for r in daily_runs.runs(es, "patrol")] == [(friday, 1)]
+    assert restarted.tick(local(date(2026, 11, 21), 8, 30)) == []  # Saturday: no record due
+    scheduler = build(jobs, first)
     triggers = {job.id: job.trigger for job in scheduler.get_jobs()}
-    assert set(triggers) == {"patrol", "health-sample"}
-    fire = triggers["patrol"].get_next_fire_time(None, local(monday, 9))
-    assert fire == local(monday + timedelta(days=1), 8, 30)
+    assert set(triggers) == {"daily", "health-sample"}
+    assert triggers["daily"].interval == timedelta(seconds=settings.scheduler_tick_s)
     # The health sampler against the live stack: three samples, the same minute twice stays three.
     at = datetime(2027, 2, 1, 1, 0, 5, tzinfo=UTC)  # outside the evaluated quarter
     first = health.sample(es, settings, at)

@@ -18,6 +18,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from core import clients
+from core.canonical import doc_sha256
 from core.errors import ConfigError, HoldError, RetentionError
 from core.index_templates import install_templates
 from core.models import DeadLetter, EcsEvent
@@ -27,7 +28,6 @@ from core.settings import RetentionPolicy, Settings
 from ingest.indexer import bulk_actions, index_batch
 from retention import job, status
 from retention.archive import restore_day
-from retention.canonical import doc_sha256
 from retention.holds import list_holds, place_hold, release_hold
 from retention.indices import index_name, list_daily_indices
 from retention.plan import PlanItem

@@ -33,6 +33,15 @@ def test_the_table() -> None:
         (Role.ADMIN, Permission.RELEASE_HOLDS),
         (Role.ADMIN, Permission.READ_REPORTS), (Role.OFFICER, Permission.READ_REPORTS),
         (Role.AUDITOR, Permission.READ_REPORTS), (Role.OFFICER, Permission.SIGN_REPORTS),
+        *((role, Permission.READ_INCIDENTS) for role in Role),
+        *((role, Permission.RESPOND_INCIDENTS) for role in (Role.ADMIN, Role.OFFICER, Role.RESPONDER)),
+        (Role.ADMIN, Permission.ACKNOWLEDGE_INCIDENTS), (Role.OFFICER, Permission.ACKNOWLEDGE_INCIDENTS),
+        (Role.ADMIN, Permission.APPROVE_CONTAINMENT), (Role.OFFICER, Permission.APPROVE_CONTAINMENT),
+        (Role.ADMIN, Permission.CLOSE_INCIDENTS), (Role.OFFICER, Permission.CLOSE_INCIDENTS),
+        *((role, Permission.READ_PLAYBOOKS) for role in Role),
+        (Role.ADMIN, Permission.MANAGE_PLAYBOOKS),
+        (Role.ADMIN, Permission.MANAGE_ACCESS),
+        (Role.ADMIN, Permission.VERIFY_INTEGRITY), (Role.AUDITOR, Permission.VERIFY_INTEGRITY),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 

@@ -14,3 +14,8 @@ def canonical_json(source: dict[str, Any]) -> str:
 
 def doc_sha256(source: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(source).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def json_sha256(raw: bytes) -> str:
+    """`doc_sha256` of a JSON document given as bytes (what the normaliser hands the indexer)."""
+    return doc_sha256(json.loads(raw))

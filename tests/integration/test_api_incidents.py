@@ -1,0 +1,177 @@
+"""`/incidents`, `/playbooks` and `/duty` on the real stack: a responder, an officer and an auditor work one
+incident through its playbook (with the engine doing the automated steps), RBAC at each step, 409 on a
+stale or racing write, the report exports, drills, playbook validation and the roster."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from elasticsearch import Elasticsearch
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.permissions import Role
+from api.tokens import TokenStore
+from core import clients
+from core.index_templates import install_templates
+from core.names import logs_index
+from core.settings import Settings
+from playbooks.engine import Engine
+from playbooks.runtime import build_engine
+from stack.local import LocalStack
+from tests.integration.playbooks_support import ROSTER
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api_settings(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root: Path = tmp_path_factory.mktemp("incidents-api")
+    (root / "roster.yml").write_text(yaml.safe_dump(ROSTER, allow_unicode=True), encoding="utf-8")
+    notify = {"channels": {"email": {"type": "console"}, "webhook": {"type": "console"}}}
+    (root / "notify.yml").write_text(yaml.safe_dump(notify), encoding="utf-8")
+    return Settings(kafka_bootstrap=stack.config.kafka_bootstrap, es_url=stack.config.es_url, data_dir=root,
+                    roster_file=root / "roster.yml", notify_file=root / "notify.yml")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tokens(api_settings: Settings) -> dict[Role, str]:
+    store = TokenStore(api_settings.tokens_path())
+    return {role: store.create(f"incidents-{role.value}", role)[1] for role in Role}
+
+
+@pytest.fixture(scope="module")
+def client(api_settings: Settings, tokens: dict[Role, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def es(api_settings: Settings) -> Iterator[Elasticsearch]:
+    client = clients.es_client(api_settings)
+    install_templates(client, api_settings)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def engine(api_settings: Settings, es: Elasticsearch) -> Engine:
+    return build_engine(api_settings, es=es, alert_sink=lambda _alert: None)
+
+
+def as_(tokens: dict[Role, str], role: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens[role]}"}
+
+
+def test_an_incident_worked_through_its_playbook(
+    client: TestClient, tokens: dict[Role, str], es: Elasticsearch, engine: Engine
+) -> None:
+    user = f"api-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    es.index(index=logs_index("system", now), refresh=True, document={
+        "@timestamp": now.isoformat(), "user": {"name": user}, "message": f"failed logon for {user}",
+        "event": {"code": "4625", "category": ["authentication"]}})  # fmt: skip
+    responder, officer, auditor = (as_(tokens, r) for r in (Role.RESPONDER, Role.OFFICER, Role.AUDITOR))
+    body = {"title": f"Phone report: {user} locked out", "severity": "critical", "entity": f"user:{user}",
+            "playbook": "brute-force"}  # fmt: skip
+    assert client.post("/incidents", headers=auditor, json=body).status_code == 403
+    opened = client.post("/incidents", headers=responder, json=body)
+    assert opened.status_code == 201, opened.text
+    incident = opened.json()
+    iid = incident["id"]
+    assert incident["serious"] and opened.headers["ETag"] == f'"{incident["version"]}"'
+    assert {s["step_id"]: s["status"] for s in incident["steps"]}["page-on-duty"] == "waiting"
+    listed = client.get("/incidents", headers=auditor, params={"entity": f"user:{user}"}).json()
+    assert listed["count"] == 1 and listed["data"][0]["id"] == iid
+
+    assert client.post(f"/incidents/{iid}/acknowledge", headers=responder).status_code == 403
+    acked = client.post(f"/incidents/{iid}/acknowledge", headers=officer)
+    assert acked.status_code == 200 and acked.json()["contacted_at"] is not None
+    engine.process(iid)  # the worker's part: notify, enrich
+    current = client.get(f"/incidents/{iid}", headers=responder).json()
+    assert {s["step_id"]: s["status"] for s in current["steps"]}["triage"] == "ready"
+
+    triage = f"/incidents/{iid}/steps/triage/complete"
+    missing = client.post(triage, headers=responder, json={"evidence": {"scope": "x"}})
+    assert missing.status_code == 422 and "assessment" in missing.json()["detail"]
+    stale = {**responder, "If-Match": incident["version"]}  # the version before the acknowledgement
+    assert client.post(triage, headers=stale, json={"evidence": {"scope": "x", "assessment": "y"}}).status_code == 409
+    fresh = {**responder, "If-Match": current["version"]}
+    evidence = {"scope": user, "assessment": "true positive"}
+    done = client.post(triage, headers=fresh, json={"evidence": evidence, "comment": "seen in the logs"})
+    assert done.status_code == 200, done.text
+    again = client.post(triage, headers=fresh, json={"evidence": evidence})  # the same version, now stale
+    assert again.status_code == 409
+    engine.process(iid)  # the authority report draft is rendered
+    steps = {s["step_id"]: s for s in client.get(f"/incidents/{iid}", headers=responder).json()["steps"]}
+    assert steps["authority-report"]["status"] == "done", steps["authority-report"]["detail"]
+    assert steps["contain"]["status"] == "awaiting_approval" and steps["report-to-authority"]["status"] == "ready"
+
+    decision = f"/incidents/{iid}/steps/contain/decision"
+    assert client.post(decision, headers=responder, json={"decision": "approve"}).status_code == 403
+    assert client.post(decision, headers=officer, json={"decision": "approve", "comment": "go"}).status_code == 200
+    engine.process(iid)  # no containment action configured: the step fails, visibly
+    contain = next(s for s in client.get(f"/incidents/{iid}", headers=responder).json()["steps"]
+                   if s["step_id"] == "contain")  # fmt: skip
+    assert contain["status"] == "failed" and "not configured" in contain["detail"]
+    by_hand = client.post(f"/incidents/{iid}/steps/contain/complete", headers=responder,
+                          json={"evidence": {"how": "account disabled in AD"}, "comment": "done by hand"})  # fmt: skip
+    assert by_hand.status_code == 200
+
+    shown = {r: client.get(f"/incidents/{iid}/evidence", headers=h).json() for r, h in
+             ((Role.RESPONDER, responder), (Role.AUDITOR, auditor))}  # fmt: skip
+    logons = {
+        r: next(a for s in e["steps"] for a in s["attachments"] if a["name"] == "logons") for r, e in shown.items()
+    }
+    assert logons[Role.RESPONDER]["count"] == 1 and logons[Role.RESPONDER]["rows"][0]["user.name"] == user
+    assert logons[Role.AUDITOR]["count"] == 1 and logons[Role.AUDITOR]["rows"] == []  # auditors read no logs
+    assert next(s for s in shown[Role.AUDITOR]["steps"] if s["step_id"] == "triage")["evidence"] == evidence
+
+    html = client.get(f"/incidents/{iid}/report", headers=auditor, params={"kind": "authority", "lang": "en"})
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html") and iid in html.text
+    pdf = client.get(f"/incidents/{iid}/report", headers=auditor, params={"format": "pdf", "lang": "zh-CN"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+    review = {"cause": "weak password", "impact": "none", "lessons": "lockout policy"}
+    assert client.post(f"/incidents/{iid}/close", headers=responder, json=review).status_code == 403
+    closed = client.post(f"/incidents/{iid}/close", headers=officer, json=review)
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    assert closed.json()["review"]["cause"] == "weak password"
+    assert client.post(f"/incidents/{iid}/assign", headers=responder, json={"assignee": "bob"}).status_code == 409
+    actions = [e["action"] for e in client.get(f"/incidents/{iid}/timeline", headers=auditor).json()["data"]]
+    assert actions[0] == "opened" and actions[-1] == "closed" and "containment_approved" in actions
+
+
+def test_a_drill_is_marked_everywhere(client: TestClient, tokens: dict[Role, str], engine: Engine) -> None:
+    drill = client.post("/incidents/drill", headers=as_(tokens, Role.RESPONDER), json={"playbook": "malware"})
+    assert drill.status_code == 201, drill.text
+    incident = drill.json()
+    assert incident["drill"] and incident["title"].startswith("演练") and incident["playbook"] == "malware"
+    engine.process(incident["id"])
+    found = client.get("/incidents", headers=as_(tokens, Role.AUDITOR), params={"drill": True}).json()
+    assert incident["id"] in {d["id"] for d in found["data"]} and all(d["drill"] for d in found["data"])
+    timings = client.get(f"/incidents/{incident['id']}/timings", headers=as_(tokens, Role.AUDITOR)).json()
+    assert timings["drill"] and timings["contact_seconds"] is None
+    assert {s["step_id"]: s["seconds"] is not None for s in timings["steps"]}["notify-team"]
+    missing = client.post("/incidents/drill", headers=as_(tokens, Role.RESPONDER), json={"playbook": "nope"})
+    assert missing.status_code == 404
+
+
+def test_playbooks_and_roster(client: TestClient, tokens: dict[Role, str]) -> None:
+    auditor, admin = as_(tokens, Role.AUDITOR), as_(tokens, Role.ADMIN)
+    listed = client.get("/playbooks", headers=auditor).json()
+    assert listed["count"] == 10 and listed["problems"] == []
+    book = client.get("/playbooks/data-leak", headers=auditor).json()
+    assert book["trigger"]["rules"][0] == "vigil-policy-mass-copy" and book["steps"][0]["kind"] == "escalate"
+    assert client.get("/playbooks/nope", headers=auditor).status_code == 404
+    broken = {"yaml": "id: x\ntitle: {en: X, zh-CN: X}\ntrigger: {}\nsteps:\n  - id: a\n    kind: dance\n"}
+    assert client.post("/playbooks/validate", headers=auditor, json=broken).status_code == 403
+    checked = client.post("/playbooks/validate", headers=admin, json=broken).json()
+    assert not checked["valid"] and checked["problems"][0]["line"] == 6 and "dance" in checked["problems"][0]["message"]
+    roster = client.get("/duty/roster", headers=auditor).json()
+    assert roster["on_duty"] == ["alice", "bob"] and roster["chain"] == ["alice", "bob", "carol"]
