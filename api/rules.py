@@ -1,8 +1,8 @@
 """The rules API's backends: the Sigma engine built once per app, the per-rule enable state in
 `vigil-rule-state`, and running one pasted rule over pasted events.
 
-The state is the switch an administrator sets; applying it in a running stream worker (reading
-`vigil-rule-state` and skipping disabled rules) is the worker's side and not done here.
+The state is the switch an administrator sets; the stream workers and the scheduled hunts re-read it
+every `rule_state_refresh_s` and skip disabled rules (`detectors/rule_state.py`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError, helpers
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
 
 from api.errors import BackendUnavailable, BadRequest
 from api.models.rules import EventResult, RuleState, RuleTestPublic
 from core.names import RULE_STATE_INDEX
 from core.settings import Settings
+from detectors.rule_state import read_rule_states
 from detectors.sigma.engine import SigmaEngine
 
 STATE_MAPPINGS: dict[str, Any] = {
@@ -48,10 +49,7 @@ class RuleCatalog:
 def rule_states(es: Elasticsearch) -> dict[str, RuleState]:
     """Every rule's last enable/disable (a missing index: no rule was ever switched)."""
     try:
-        if not es.indices.exists(index=RULE_STATE_INDEX):
-            return {}
-        hits = helpers.scan(es, index=RULE_STATE_INDEX, query={"query": {"match_all": {}}})
-        return {hit["_id"]: RuleState.model_validate(hit["_source"]) for hit in hits}
+        return read_rule_states(es)
     except (ApiError, TransportError) as exc:
         raise BackendUnavailable(f"{RULE_STATE_INDEX} could not be read: {exc}") from exc
 

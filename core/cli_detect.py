@@ -47,16 +47,18 @@ def rules_list(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     rule_dirs: RuleDirs = None,
 ) -> None:
-    """Rules loaded and skipped per rule directory, with the reasons."""
-    engine = _engine(get_settings(), rule_dirs)
+    """Rules loaded and skipped per rule directory, with the reasons, and those disabled (`vigil-rule-state`)."""
+    settings = get_settings()
+    engine = _engine(settings, rule_dirs)
     report = engine.report()
+    disabled = _disabled_rules(settings, engine)
     skips = [
         {"rule_dir": s.rule_dir, "id": s.id, "title": s.title, "reason": s.reason.value, "detail": s.detail,
          "path": s.path}
         for s in engine.skipped
     ]  # fmt: skip
     if as_json:
-        out = report.model_dump()
+        out = {**report.model_dump(), "disabled": disabled}
         if skipped:
             out["skipped_rules"] = skips
         typer.echo(json.dumps(out, ensure_ascii=False))
@@ -68,11 +70,32 @@ def rules_list(
         table.add_row(name, str(counts.files), str(counts.rules), str(counts.loaded), str(counts.skipped), reasons)
     console.print(table)
     console.print(f"{report.loaded} rules loaded, {report.skipped} skipped")
+    if disabled is None:
+        stderr.print("[yellow]rule state unknown: Elasticsearch (vigil-rule-state) is not reachable[/]")
+    else:
+        console.print(
+            f"{len(disabled)} disabled" + (": " + ", ".join(str(d["id"]) for d in disabled) if disabled else "")
+        )
     if skipped:
         detail = Table("rule dir", "id", "title", "reason", "detail")
         for s in skips:
             detail.add_row(s["rule_dir"], s["id"], s["title"], s["reason"], s["detail"][:120])
         console.print(detail)
+
+
+def _disabled_rules(settings: Settings, engine: SigmaEngine) -> list[dict[str, str | None]] | None:
+    """The loaded rules switched off through the API; None when the state cannot be read."""
+    from elasticsearch import ApiError, Elasticsearch, TransportError
+
+    from detectors.rule_state import read_rule_states
+
+    try:
+        states = read_rule_states(Elasticsearch(settings.es_url, request_timeout=5, max_retries=0))
+    except (ApiError, TransportError):
+        return None
+    titles = {r.info.id: r.info.title for r in engine.rules} | {c.id: c.title for c in engine.correlations.rules}
+    return [{"id": rule_id, "title": titles[rule_id], "changed_by": state.changed_by, "reason": state.reason}
+            for rule_id, state in sorted(states.items()) if not state.enabled and rule_id in titles]  # fmt: skip
 
 
 @rules_app.command("regress")

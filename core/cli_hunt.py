@@ -138,6 +138,7 @@ def hunt_schedule(
     from core import clients
     from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
     from detectors.pipeline import alerting_settings
+    from detectors.rule_state import RuleSwitch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.ERROR)
@@ -148,7 +149,8 @@ def hunt_schedule(
     stderr.print(f"{len(conversion.queries)} rules scheduled, {len(conversion.skipped)} not convertible")
     producer = clients.producer(settings)
     scheduler = HuntScheduler(es, producer, conversion, HuntSettings.of(settings), alerting_settings(settings),
-                              HuntCheckpointStore(settings.data_dir / "hunt"))  # fmt: skip
+                              HuntCheckpointStore(settings.data_dir / "hunt"),
+                              switch=RuleSwitch.of(es, settings.rule_state_refresh_s))  # fmt: skip
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scheduler.stop_event.set())
     try:

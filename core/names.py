@@ -52,6 +52,7 @@ HOLDS_INDEX = "vigil-holds"
 EVIDENCE_PREFIX = "vigil-evidence-"
 RETENTION_LOG_INDEX = "vigil-retention-log"
 RULE_STATE_INDEX = "vigil-rule-state"
+RULES_SUMMARY_ID = "rules-summary"  # the `vigil-reports` document of the rules the detectors run
 RUNS_INDEX = "vigil-scheduler-runs"
 
 

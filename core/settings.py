@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     alert_lateness_s: float = Field(default=300, ge=0)
     detector_tick_s: float = Field(default=2.0, gt=0, description="how often detectors are ticked and merges emitted")
     checkpoint_interval_s: float = Field(default=5.0, ge=0, description="0: checkpoint and commit after every batch")
+    rule_state_refresh_s: float = Field(default=30.0, gt=0, description="how often workers re-read vigil-rule-state")
     # Scheduled hunts (detectors/hunt/schedule.py): lookback defaults to interval + overlap, never < interval.
     hunt_interval_s: float = Field(default=300, gt=0)
     hunt_overlap_s: float = Field(default=120, ge=0)

@@ -11,7 +11,15 @@ the same events give the same alerts (same ids) whichever path saw them.
   week's file and the live stream group the same way, and a late event still finds its alert.
 - **Rate cap.** Past `rate_cap` new alerts of one rule within `rate_window` (event time), further new
   alerts of that rule merge into ONE "alert flood" meta-alert (`DetectorKind.META`, entity `rule:<id>`)
-  until the rule quietens for a whole window.
+  until the rule quietens for a whole window. Across the partition lane's pipelines (one per partition
+  of `vigil.events`, `partitions` of them) the cap holds by a budget, not by coordination: each
+  pipeline allows `ceil(rate_cap / partitions)`, so a rule flooding on every partition raises at most
+  about `rate_cap` alerts in all; and the flood meta-alert's id is the rule + the rate window (aligned
+  on event time) its flood began in, the same in every pipeline, so the alert store merges the
+  floods of all partitions into ONE meta-alert per window. Why not a shared counter: the pipelines are
+  pure and checkpointed with their partition; a count in Elasticsearch would make every new alert
+  wait for a round trip and lose exactness on every restart anyway. The cost: a rule flooding on one
+  partition only is capped at its budget, stricter than `rate_cap`.
 - **Emission.** A new alert is returned at once (latency matters); merges only mark it dirty and
   `on_tick` returns the latest version of each dirty alert, so a 10,000-event burst is one alert and a
   handful of updates on `vigil.alerts`, not 10,000 messages.
@@ -23,8 +31,9 @@ the same events give the same alerts (same ids) whichever path saw them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -37,6 +46,7 @@ from core.models.alert import (
     RuleRef,
     Severity,
     Summary,
+    alert_id,
 )
 from core.models.ecs import EcsEvent
 from detectors.playbook_hints import playbook_for
@@ -58,11 +68,22 @@ class AlertingSettings(BaseModel):
     suppression_by_rule: dict[str, timedelta] = Field(default_factory=dict)
     rate_cap: int = Field(default=100, ge=1, description="new alerts per rule per rate_window before a flood alert")
     rate_window: timedelta = timedelta(hours=1)
+    partitions: int = Field(default=1, ge=1, description="pipelines sharing the cap (the partition lane's)")
     max_event_ids: int = Field(default=100, ge=1, description="event ids stored per alert (the count keeps going)")
     lateness: timedelta = timedelta(minutes=5)
 
     def suppression_for(self, rule_id: str) -> timedelta:
         return self.suppression_by_rule.get(rule_id, self.suppression)
+
+    @property
+    def budget(self) -> int:
+        """New alerts per rule and rate window this pipeline may raise: its share of the cap."""
+        return math.ceil(self.rate_cap / self.partitions)
+
+    def rate_bucket(self, ts: datetime) -> datetime:
+        """The start of the event-time rate window holding `ts` (aligned on the epoch): the flood id's anchor."""
+        step = self.rate_window.total_seconds()
+        return datetime.fromtimestamp(math.floor(ts.timestamp() / step) * step, UTC)
 
 
 class OpenAlert(BaseModel):
@@ -109,7 +130,7 @@ class Alerting:
         self.state.open.setdefault(draft.dedup_key, []).append(window)
         rates = self.state.rates.setdefault(draft.rule.id, [])
         rates.append(draft.first_seen)
-        del rates[: -self.settings.rate_cap]  # only the latest `rate_cap` can decide the next one
+        del rates[: -self.settings.budget]  # only the latest `budget` can decide the next one
         self.state.emitted += 1
         return [alert]
 
@@ -188,7 +209,7 @@ class Alerting:
     def _over_cap(self, draft: AlertDraft) -> bool:
         window = self.settings.rate_window
         recent = [t for t in self.state.rates.get(draft.rule.id, ()) if abs(draft.first_seen - t) < window]
-        return len(recent) >= self.settings.rate_cap
+        return len(recent) >= self.settings.budget
 
     def _flood(self, draft: AlertDraft, now: datetime) -> list[Alert]:
         self.state.flooded += 1
@@ -203,7 +224,9 @@ class Alerting:
             "window_s": int(self.settings.rate_window.total_seconds()), "suppressed_alerts": 1,
         }  # fmt: skip
         meta = self._flood_draft(draft, context)
+        anchor = self.settings.rate_bucket(meta.first_seen)  # every partition's flood of this window: one id
         alert = Alert.of(meta, origin=self.origin, raised_at=now)
+        alert = alert.model_copy(update={"id": alert_id(FLOOD_RULE_ID, meta.dedup_key, anchor)})
         self.state.floods[draft.rule.id] = OpenAlert(alert=alert, anchor=meta.first_seen, touched=now)
         self.state.emitted += 1
         return [alert]

@@ -20,6 +20,7 @@ from elasticsearch import Elasticsearch, helpers
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ConfigError, VigilError
+from core.models.ecs import account_key, host_key
 from core.models.entity import Inventory, Resource, User, Vendor, WorkCalendar
 from core.names import ENTITIES_INDEX
 
@@ -194,18 +195,9 @@ def _yaml_line(node: yaml.Node | None, loc: Sequence[int | str]) -> int:
 # --- lookups ------------------------------------------------------------------------------------
 
 
-def account_name(name: str) -> str:
-    """`CORP\\Alice`, `alice@corp.local`, ` ALICE ` → `alice`."""
-    text = name.strip().lower()
-    if "\\" in text:
-        text = text.rsplit("\\", 1)[1]
-    if "@" in text:
-        text = text.split("@", 1)[0]
-    return text
-
-
-def host_name(name: str) -> str:
-    return name.strip().lower().split(".", 1)[0]
+# People and hosts are looked up by the keys `vigil.events` is partitioned by (`EcsEvent.entity()`).
+account_name = account_key
+host_name = host_key
 
 
 def norm_path(path: str) -> str:

@@ -8,6 +8,8 @@ its offset. A rule or a detector that raises is counted and logged, never read a
 `sigma_alerts=False` is the global lane (`detectors/registry.py`): it evaluates Sigma only to feed the
 correlation rules, and single-event alerts are raised by the partition lane alone (never twice). A
 match of a rule whose correlations all say `generate: false` raises no alert of its own in any lane.
+A rule switched off (`switch`, `detectors/rule_state.py`) raises no alert: neither its matches nor
+drafts carrying its id.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from core.models.ecs import EcsEvent
 from core.settings import Settings
 from detectors.alerting import Alerting, AlertingSettings
 from detectors.base import Detector, SigmaHit
+from detectors.rule_state import RuleSwitch
 from detectors.sigma.engine import SigmaEngine
 from detectors.sigma.loader import RuleInfo
 
@@ -67,6 +70,7 @@ class DetectionPipeline:
         *,
         sigma_alerts: bool = True,
         settle: timedelta = timedelta(0),
+        switch: RuleSwitch | None = None,
     ) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
@@ -78,6 +82,7 @@ class DetectionPipeline:
         self.metrics: Counter[str] = metrics if metrics is not None else Counter()
         self.sigma_alerts = sigma_alerts
         self.settle = settle  # how long after the last event every window is decided (`finish`)
+        self.switch = switch  # None: every rule enabled (replay, tests)
 
     @classmethod
     def build(
@@ -91,11 +96,12 @@ class DetectionPipeline:
         *,
         sigma_alerts: bool = True,
         settle: timedelta = timedelta(0),
+        switch: RuleSwitch | None = None,
     ) -> DetectionPipeline:
         """`rules` (id → info) can be computed once and shared by the pipelines of every partition."""
         rules = rules if rules is not None else rule_index(engine)
         return cls(engine, rules, detectors(), Alerting(settings, rules, origin), metrics,
-                   sigma_alerts=sigma_alerts, settle=settle)  # fmt: skip
+                   sigma_alerts=sigma_alerts, settle=settle, switch=switch)  # fmt: skip
 
     def on_event(self, event: EcsEvent, now: datetime) -> list[Alert]:
         self.metrics["events"] += 1
@@ -110,6 +116,9 @@ class DetectionPipeline:
                 continue
             if quiet(match.rule_id):  # `generate: false`: it only feeds its correlations
                 self.metrics["sigma_suppressed"] += 1
+                continue
+            if not self._enabled(match.rule_id):
+                self.metrics["sigma_disabled"] += 1
                 continue
             alerts += self.alerting.on_match(match, event, now)
         if self.detectors:
@@ -162,8 +171,14 @@ class DetectionPipeline:
             return []
         alerts: list[Alert] = []
         for draft in drafts:
+            if not self._enabled(draft.rule.id):
+                self.metrics["drafts_disabled"] += 1
+                continue
             alerts += self.alerting.on_draft(draft, now)
         return alerts
+
+    def _enabled(self, rule_id: str) -> bool:
+        return self.switch is None or self.switch.enabled(rule_id)
 
     def _hit(self, rule_id: str, title: str, level: str | None, tags: tuple[str, ...]) -> SigmaHit:
         info = self.rules.get(rule_id)

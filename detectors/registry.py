@@ -73,8 +73,10 @@ class DetectionPlan:
 
     def settle(self) -> timedelta:
         """How long after the last event of a finite input every window is decided: just past the late
-        allowance plus the longest correlation timespan (windows close strictly after their end)."""
-        allowance = max(self.correlation_settings.allowance, timedelta(seconds=self.settings.alert_lateness_s))
+        allowances (correlation, alerting, brute force's watermark) plus the longest correlation
+        timespan (windows close strictly after their end)."""
+        allowance = max(self.correlation_settings.allowance, timedelta(seconds=self.settings.alert_lateness_s),
+                        self.policy.brute_force.lateness)  # fmt: skip
         spans = [rule.timespan for rule in self.engine.correlations.rules]
         return allowance + max(spans, default=timedelta(0)) + timedelta(seconds=1)
 

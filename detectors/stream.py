@@ -11,6 +11,10 @@ state is checkpointed together with the next offset, THEN offsets are committed.
 worker restores the checkpoint and seeks to its offset, so after a crash it re-reads exactly the
 events whose effects the state does not hold yet: nothing is counted twice or lost, and the alerts it
 re-emits carry the same ids (the store merges them).
+
+Rule state: the worker reads `vigil-rule-state` at start and every `rule_state_refresh_s`
+(`detectors/rule_state.py`); the partition lane, which holds every rule, then stores the rules
+summary the patrol record shows (loaded, skipped by reason, disabled).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from elasticsearch import ApiError, TransportError
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
@@ -36,6 +41,7 @@ from core.names import Topic
 from core.settings import Settings
 from detectors.checkpoint import Checkpoint, CheckpointStore
 from detectors.pipeline import DetectionPipeline, DetectorFactory, alerting_settings, no_detectors, rule_index
+from detectors.rule_state import RuleSwitch, rules_summary, store_rules_summary
 from detectors.sigma.engine import SigmaEngine
 
 log = logging.getLogger(__name__)
@@ -78,6 +84,7 @@ class StreamWorker:
         store: CheckpointStore | None = None,
         *,
         sigma_alerts: bool = True,
+        switch: RuleSwitch | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -85,8 +92,12 @@ class StreamWorker:
         self.clock = clock
         self.sigma_alerts = sigma_alerts  # False in the global lane: single-event alerts come from this lane
         self.store = store or CheckpointStore(settings.checkpoint_dir(), settings.detectors_group)
-        self.alerting = alerting_settings(settings)
+        # The partition lane's pipelines share each rule's rate cap (see `detectors/alerting.py`).
+        shares = settings.kafka_partitions if sigma_alerts else 1
+        self.alerting = alerting_settings(settings).model_copy(update={"partitions": shares})
         self.rules = rule_index(engine)
+        self.es = clients.es_client(settings)  # connects on first use
+        self.switch = switch or RuleSwitch.of(self.es, settings.rule_state_refresh_s)
         self.stop_event = threading.Event()
         self.metrics: Counter[str] = Counter()
         self.pipelines: dict[TopicPartition, DetectionPipeline] = {}
@@ -102,6 +113,7 @@ class StreamWorker:
         clients.ensure_topics(self.settings)
         self._producer = clients.producer(self.settings)
         self._consumer = self._connect()
+        self.refresh_rule_state(force=True)
         idle, last_tick, last_checkpoint, last_report = 0.0, time.monotonic(), time.monotonic(), time.monotonic()
         try:
             while not self.stop_event.is_set():
@@ -117,6 +129,8 @@ class StreamWorker:
                 if not batch or time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
                     self.checkpoint()
                     last_checkpoint = time.monotonic()
+                if self.switch.due():
+                    self.refresh_rule_state()
                 if time.monotonic() - last_report >= REPORT_EVERY_S:
                     self.report()
                     last_report = time.monotonic()
@@ -165,6 +179,17 @@ class StreamWorker:
             self.metrics["invalid_events"] += 1
             log.error("%s:%d@%d is not an ECS event, skipped: %s", tp.topic, tp.partition, offset, exc.errors()[0])
             return None
+
+    def refresh_rule_state(self, *, force: bool = False) -> None:
+        """Re-read which rules are off; on start and on a change, the lane holding every rule
+        (`sigma_alerts`) stores the rules summary (a failed write is logged: detection goes on)."""
+        changed = self.switch.refresh(force=force)
+        if not self.sigma_alerts or not (changed or force):
+            return
+        try:
+            store_rules_summary(self.es, rules_summary(self.engine, self.switch.disabled, self.clock()))
+        except (ApiError, TransportError) as exc:
+            log.warning("rules summary not stored (%s); the patrol record shows the previous one", exc)
 
     def report(self) -> None:
         """The counters, and the rules that raised (the engine logged each one's first error)."""
@@ -240,7 +265,7 @@ class StreamWorker:
 
     def _new_pipeline(self) -> DetectionPipeline:
         return DetectionPipeline.build(self.engine, self.alerting, AlertOrigin.STREAM, self.detectors, self.metrics,
-                                       self.rules, sigma_alerts=self.sigma_alerts)  # fmt: skip
+                                       self.rules, sigma_alerts=self.sigma_alerts, switch=self.switch)  # fmt: skip
 
     def _revoke(self, partitions: list[TopicPartition]) -> None:
         owned = [tp for tp in partitions if tp in self.pipelines]

@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from core.models.rules import RulesSummary
+
 
 class ReportModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -113,15 +115,6 @@ class IntegritySection(ReportModel):
     checks: list[IntegrityCheck] = Field(default_factory=list)
     unverified: list[str] = Field(default_factory=list, description="indices in the ledger with no verification yet")
     error: str | None = None
-
-
-class RulesSummary(ReportModel):
-    """What the detection engine loaded (`detectors.sigma.engine.LoadReport`, reduced)."""
-
-    loaded: int
-    skipped: int
-    correlations: int
-    at: AwareDatetime
 
 
 class PatrolContent(ReportModel):

@@ -19,7 +19,7 @@ from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError,
 
 from core.ledger_store import latest_verifications, ledger_indices
 from core.models.entity import WorkCalendar
-from core.names import REPORTS_INDEX
+from core.names import REPORTS_INDEX, RULES_SUMMARY_ID
 from core.settings import Settings
 from reports import incidents, queries
 from reports.calendar import day_period, working_days
@@ -39,7 +39,6 @@ from reports.models import (
     UnsignedDay,
 )
 
-RULES_SUMMARY_ID = "rules-summary"
 RetentionReader = Callable[[Elasticsearch, Settings, datetime], RetentionSection]
 
 
@@ -244,11 +243,6 @@ def unsigned_days(es: Elasticsearch, calendar: WorkCalendar, start: date, end: d
         if src is None or not src.get("signed_at"):
             result.append(UnsignedDay(day=day, latest_version=src["version"] if src else None))
     return result
-
-
-def store_rules_summary(es: Elasticsearch, summary: RulesSummary) -> None:
-    """Kept by the detection workers after loading rules, so the patrol job can say what was loaded."""
-    es.index(index=REPORTS_INDEX, id=RULES_SUMMARY_ID, document={"kind": "rules", **summary.model_dump(mode="json")})
 
 
 def read_rules_summary(es: Elasticsearch) -> RulesSummary | None:

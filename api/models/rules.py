@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.models.common import PublicModel
+from core.models.rules import RuleState
 from detectors.sigma.engine import DirCounts
 
-
-class RuleState(BaseModel):
-    """One document of `vigil-rule-state` (`_id` = rule id): the last enable/disable of a rule."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rule_id: str
-    enabled: bool
-    changed_by: str
-    changed_at: datetime
-    reason: str | None = None
+__all__ = ["RuleState"]  # the `vigil-rule-state` document, re-exported for the routes
 
 
 class RuleToggle(BaseModel):

@@ -1,6 +1,6 @@
 """`/rules`: the loaded Sigma rules and the skipped ones with reasons, enable/disable, and a rule
-tried on pasted events. Enable/disable is recorded in `vigil-rule-state`; the stream worker does
-not read it yet (see `api.rules`)."""
+tried on pasted events. Enable/disable is recorded in `vigil-rule-state`; the detection workers and
+the scheduled hunts honour it within `rule_state_refresh_s` (see `detectors/rule_state.py`)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def list_rules(_user: RuleReader, engine: EngineDep, es: EsDep) -> RulesPublic:
 
 
 def _toggle(engine: SigmaEngine, es: EsDep, rule_id: str, *, enabled: bool, by: str, body: RuleToggle) -> RuleState:
-    if not any(r.info.id == rule_id for r in engine.rules):
+    loaded = any(r.info.id == rule_id for r in engine.rules) or any(c.id == rule_id for c in engine.correlations.rules)
+    if not loaded:
         raise NotFound(f"no loaded rule with id {rule_id!r} (skipped rules are not evaluated anyway)")
     return set_rule_state(es, rule_id, enabled=enabled, by=by, reason=body.reason)
 

@@ -6,12 +6,42 @@ writing a field nobody queries. Parser-specific extras go to ``labels`` (keyword
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from core.names import Category
+
+NO_VALUE = frozenset({"", "-"})  # what Windows and many text logs write for "no account / no host"
+
+
+def account_key(name: str) -> str:
+    """One person, one key: `CORP\\Alice`, `alice@corp.local`, ` ALICE ` → `alice`.
+
+    The rule: trimmed and lower-cased (Windows and most directories compare accounts case-blind); the
+    domain is dropped, `DOMAIN\\name` (NetBIOS) and `name@realm` (UPN, Kerberos) alike, because Vigil
+    serves one organisation whose account names are unique across its domains (the inventory lists
+    people by account name and aliases, not per domain). Machine accounts keep their `$` (`WS01$`,
+    `WS01$@CORP.LOCAL` → `ws01$`): a computer is never the person with the same name. "" for none."""
+    text = name.strip().lower()
+    if "\\" in text:
+        text = text.rsplit("\\", 1)[1]
+    if "@" in text:
+        text = text.split("@", 1)[0]
+    return "" if text in NO_VALUE else text
+
+
+def host_key(name: str) -> str:
+    """`WS01`, `ws01.corp.local` → `ws01` (the first label, lower-cased); addresses stay whole. "" for none."""
+    text = name.strip().lower().rstrip(".")
+    if text in NO_VALUE:
+        return ""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text.split(".", 1)[0]
 
 
 class Ecs(BaseModel):
@@ -317,11 +347,13 @@ class EcsEvent(Ecs):
         return value.astimezone(UTC)
 
     def entity(self) -> str:
-        """The partition key of `vigil.events`: per-entity state lives in one consumer."""
-        if self.user and self.user.name:
-            return f"user:{self.user.name.lower()}"
-        if self.host and (self.host.name or self.host.hostname):
-            return f"host:{(self.host.name or self.host.hostname or '').lower()}"
+        """The partition key of `vigil.events`: per-entity state lives in one consumer. The user, else
+        the host, keyed as `account_key` / `host_key` say (the inventory looks people up the same way);
+        the event's own fields keep what the log wrote."""
+        if self.user and self.user.name and (account := account_key(self.user.name)):
+            return f"user:{account}"
+        if self.host and (host := host_key(self.host.name or self.host.hostname or "")):
+            return f"host:{host}"
         if self.source and self.source.ip:
             return f"ip:{self.source.ip}"
         return f"source:{self.vigil.source}"

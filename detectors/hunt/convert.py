@@ -2,7 +2,9 @@
 
 Per rule: the stream's routing (`logsources.route_rule`) gives the log-source filter, written here as
 DSL on `winlog.channel.ci` / `winlog.event_id` exactly as `logsources.windows_event_routes` routes an
-event; `WindowsHuntFields` maps the detection to Vigil's fields; `LuceneBackend` (output `default`,
+event (Windows rules), or on `event.dataset` / `vigil.parser` / the syslog program as
+`fields.event_routes` does (Linux, proxy, web server, DNS, firewall: `ecs_fields.py`);
+`WindowsHuntFields` or `EcsHuntFields` maps the detection to Vigil's fields; `LuceneBackend` (output `default`,
 a query string, never `siem_rule*`, which downloads MITRE data at run time) writes the condition. The
 query runs as `bool(filter=[log source], must=[query_string])`. ES|QL is not used: the local
 Elasticsearch is the OSS distribution (no `_query` endpoint, no EQL), and Lucene covers every
@@ -27,6 +29,7 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from core.names import LOGS_PATTERN
+from detectors.hunt.ecs_fields import AUDITD_ONLY, EcsHuntFields, ecs_logsource_filter, is_ecs_route
 from detectors.hunt.fields import (
     ALIASES_4688,
     ALIASES_DEFENDER,
@@ -82,7 +85,11 @@ def convert_rules(rules: Iterable[tuple[RuleInfo, SigmaRule]], names: FieldNames
     """Convert each rule; a deep copy is converted (pySigma pipelines mutate rules in place, and the
     same parsed rules may also be compiled by the stream engine)."""
     names = names or FieldNames()
-    backends = {(a, b): _backend(names, a, b) for a in (False, True) for b in (False, True)}
+    backends: dict[tuple[bool, bool] | str, LuceneBackend] = {
+        (a, b): _backend(names, a, b) for a in (False, True) for b in (False, True)
+    }
+    for kind in ("linux", "auditd", "ecs"):
+        backends[kind] = _ecs_backend(linux=kind != "ecs", auditd_only=kind == "auditd")
     queries: dict[str, HuntQuery] = {}
     infos: dict[str, RuleInfo] = {}
     skipped: list[NotConverted] = []
@@ -138,15 +145,28 @@ def _backend(names: FieldNames, sees_4688: bool, sees_defender: bool) -> LuceneB
     return LuceneBackend(ProcessingPipeline([ProcessingItem(WindowsHuntFields(names, sees_4688, aliases))]))
 
 
-def convert_rule(backends: Mapping[tuple[bool, bool], LuceneBackend], info: RuleInfo, rule: SigmaRule) -> HuntQuery:
-    """`backends`: by whether the rule's routes include Security 4688 (Sysmon names aliased there) and
-    Defender detections (antivirus names aliased there)."""
+def _ecs_backend(*, linux: bool, auditd_only: bool) -> LuceneBackend:
+    return LuceneBackend(ProcessingPipeline([ProcessingItem(EcsHuntFields(linux=linux, auditd_only=auditd_only))]))
+
+
+def convert_rule(
+    backends: Mapping[tuple[bool, bool] | str, LuceneBackend], info: RuleInfo, rule: SigmaRule
+) -> HuntQuery:
+    """`backends`: Windows ones by whether the rule's routes include Security 4688 (Sysmon names
+    aliased there) and Defender detections (antivirus names aliased there); "linux" and "ecs" for the
+    other rules (Linux ones also read the auditd labels; "auditd" when they see auditd events only)."""
     route = ls.route_rule(info.logsource)
     if route.unsupported is not None:
         raise NotConvertible(route.unsupported, "unsupported-logsource")
-    logsource = logsource_filter(route.keys)
-    sees = (bool(set(route.keys) & SEES_4688), "cat:antivirus" in route.keys)
-    converted = backends[sees].convert_rule(copy.deepcopy(rule))
+    backend: LuceneBackend
+    if all(is_ecs_route(k) for k in route.keys):
+        logsource = ecs_logsource_filter(route.keys)
+        linux = any(k.startswith("linux:") for k in route.keys)
+        backend = backends["auditd" if set(route.keys) <= AUDITD_ONLY else "linux" if linux else "ecs"]
+    else:
+        logsource = logsource_filter(route.keys)
+        backend = backends[(bool(set(route.keys) & SEES_4688), "cat:antivirus" in route.keys)]
+    converted = backend.convert_rule(copy.deepcopy(rule))
     if len(converted) != 1 or not isinstance(converted[0], str):
         raise NotConvertible(f"backend returned {len(converted)} queries", "backend")
     return HuntQuery(rule_id=info.id, lucene=converted[0], logsource=logsource)

@@ -12,6 +12,10 @@ Checkpoint. Per rule, after its alerts were flushed to Kafka: the end of its las
 its alerting state (open suppression windows) and the event ids already counted inside the overlap;
 one JSON file per rule, replaced atomically. A failed rule keeps its old checkpoint, so its next pass
 covers the failed window again.
+
+Rule state. A pass re-reads `vigil-rule-state` when due (`detectors/rule_state.py`). A disabled rule is
+not searched, and its checkpoint moves on to the pass's end, so enabling it again does not alert on
+what happened while it was off (as in the stream, whose matches of a disabled rule are dropped).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from core.settings import Settings
 from detectors.alerting import AlertingSettings
 from detectors.hunt.convert import Conversion
 from detectors.hunt.run import Hunter, HuntResult, Scope, send_alerts
+from detectors.rule_state import RuleSwitch
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +130,7 @@ class HuntScheduler:
         store: HuntCheckpointStore,
         clock: Clock = lambda: datetime.now(UTC),
         scope: Scope = None,
+        switch: RuleSwitch | None = None,
     ) -> None:
         self.es = es
         self.producer = producer
@@ -134,6 +140,7 @@ class HuntScheduler:
         self.store = store
         self.clock = clock
         self.scope = scope
+        self.switch = switch  # None: every rule enabled
         self.metrics: Counter[str] = Counter()
         self.stop_event = threading.Event()
 
@@ -142,7 +149,12 @@ class HuntScheduler:
         and retried over the same window by the next pass (its checkpoint does not move)."""
         now = self.clock()
         results: list[HuntResult] = []
+        if self.switch is not None:
+            self.switch.refresh()
         for rule_id in rule_ids or self.conversion.queries:
+            if self.switch is not None and not self.switch.enabled(rule_id):
+                self._pass_over(rule_id, now)
+                continue
             try:
                 results.append(self._run_rule(rule_id, now))
             except (ApiError, TransportError) as exc:
@@ -165,6 +177,13 @@ class HuntScheduler:
         self.metrics["events"] += result.new_events
         self.metrics["alerts_sent"] += len(result.alerts)
         return result
+
+    def _pass_over(self, rule_id: str, now: datetime) -> None:
+        """A disabled rule: its window moves on unsearched (its alerting state is kept as it was)."""
+        saved = self.store.load(rule_id)
+        self.store.save(HuntCheckpoint(rule_id=rule_id, last_end=now, written_at=now,
+                                       state=saved.state if saved else {}))  # fmt: skip
+        self.metrics["rules_disabled"] += 1
 
     def run(self, *, once: bool = False) -> None:
         """Pass after pass, one `interval` apart (a pass longer than the interval starts the next at once)."""

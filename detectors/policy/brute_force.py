@@ -2,10 +2,22 @@
 
 Failures are counted in a sliding window per account and per source address:
 - `brute-force-success`: at least `failures` failures then a success for the same key inside the
-  window: the guess worked (critical). A success that arrives before its (late) failures is kept and
-  re-judged when they come, so out-of-order delivery does not hide it;
+  window: the guess worked (critical);
 - `brute-force`: `attempts` failures in the window without a success (an attack in progress);
 - `password-spray`: one source failing for `spray_users` distinct accounts inside the window.
+
+Decided on event time behind a watermark, as the correlation engine does (`detectors/sigma/correlation.py`):
+each key has its own watermark, its newest event time - `lateness`. An event at or after it waits in the
+key's `pending` list; events are decided one by one in event-time order (a failure before a success
+of the same instant, then by event id) once the watermark has passed them, or on the clock once the
+key had no event for `lateness` (ticks, else event time), so a key that went quiet is decided too.
+So any arrival order within the allowance gives the alerts of time order; the price is that an
+alert comes up to `lateness` (in event time, or on the clock) after the event that completes it,
+hence a default of 2 minutes rather than the correlation engine's 5. An event behind the watermark
+(or not after the last one decided) is late: counted in `late` and judged at once, out of order
+(best effort: the global lane reading one partition ahead of another delivers such events, and
+dropping them would lose more than judging them late); older than window + lateness, it is
+`dropped`, never binned.
 
 sshd logs one guess as several lines ("Invalid user", PAM "authentication failure", "Failed password");
 only the sshd `Failed ...` line counts, so thresholds are in guesses, not lines.
@@ -13,10 +25,11 @@ only the sshd `Failed ...` line counts, so thresholds are in guesses, not lines.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from core.models.alert import AlertDraft, EntityKind, Severity
 from core.models.ecs import EcsEvent
@@ -63,7 +76,7 @@ SPRAY = PolicyRule(
 
 class BruteForceConfig(BaseModel):
     window: timedelta = timedelta(minutes=10)
-    lateness: timedelta = timedelta(minutes=5)
+    lateness: timedelta = timedelta(minutes=2)  # the watermark's allowance, see the module docstring
     failures: int = Field(default=5, ge=1, description="failures before a success that make it suspicious")
     attempts: int = Field(default=20, ge=1, description="failures alone that make a brute-force alert")
     spray_users: int = Field(default=10, ge=2)
@@ -75,11 +88,37 @@ class BruteForceConfig(BaseModel):
     })  # fmt: skip
 
 
+class PendingAuth(BaseModel):
+    """One logon outcome waiting for its key's watermark."""
+
+    failure: bool
+    item: WindowItem
+
+    @property
+    def order(self) -> tuple[datetime, bool, str]:
+        return self.item.ts, not self.failure, self.item.event_id
+
+
+class KeyWatermark(BaseModel):
+    pending: list[PendingAuth] = Field(default_factory=list)  # in `order`
+    newest: AwareDatetime | None = None  # the key's latest event time
+    decided: AwareDatetime | None = None  # the latest event time decided
+    touched: AwareDatetime | None = None  # clock (last tick, else event time) of the key's latest event
+
+    def late(self, ts: datetime, lateness: timedelta) -> bool:
+        return (self.newest is not None and ts < self.newest - lateness) or (
+            self.decided is not None and ts <= self.decided
+        )
+
+
 class BruteForceState(BaseModel):
     failures: dict[str, SlidingWindow] = Field(default_factory=dict)  # "user:x" / "ip:y"
     successes: dict[str, SlidingWindow] = Field(default_factory=dict)
+    open: dict[str, KeyWatermark] = Field(default_factory=dict)
     cooldown: Cooldown = Field(default_factory=Cooldown)
-    late: int = 0
+    last_tick: AwareDatetime | None = None
+    late: int = 0  # behind the watermark: judged out of order
+    dropped: int = 0  # older than window + lateness: not judged
 
 
 class BruteForceDetector(PolicyDetector[BruteForceState]):
@@ -98,66 +137,85 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
         user, ip = user_of(event), source_ip(event)
         keys = [k for k in (f"user:{user}" if user else None, f"ip:{ip}" if ip else None) if k]
         item = WindowItem(ts=event.timestamp, value=_weight(event), key=user or "", event_id=event_id(event))
-        cfg, alerts = self.config, []
+        pending = PendingAuth(failure=outcome == "failure", item=item)
+        lateness, alerts = self.config.lateness, []
         for key in keys:
-            store = self.state.failures if outcome == "failure" else self.state.successes
-            if not store.setdefault(key, SlidingWindow()).add(item, cfg.window, cfg.lateness):
+            mark = self.state.open.setdefault(key, KeyWatermark())
+            if mark.late(item.ts, lateness):
                 self.state.late += 1
+                if mark.newest is not None and item.ts < mark.newest - self.config.window - lateness:
+                    self.state.dropped += 1
+                else:
+                    alerts += self._decide(key, pending)
                 continue
-            alerts += self._judge_successes(key, event)
-            if outcome == "failure":
-                alerts += self._judge_failures(key, event)
+            insort(mark.pending, pending, key=lambda p: p.order)
+            mark.newest = max(mark.newest, item.ts) if mark.newest else item.ts
+            mark.touched = self.state.last_tick or item.ts
+            alerts += self._release(key, mark, mark.newest - lateness)
         return alerts
+
+    def _release(self, key: str, mark: KeyWatermark, watermark: datetime | None) -> list[AlertDraft]:
+        """Decide, in event-time order, the key's pending events before `watermark` (None: all)."""
+        cut = len(mark.pending) if watermark is None else bisect_left(mark.pending, watermark, key=lambda p: p.item.ts)
+        ready, mark.pending = mark.pending[:cut], mark.pending[cut:]
+        alerts: list[AlertDraft] = []
+        for pending in ready:
+            alerts += self._decide(key, pending)
+            mark.decided = pending.item.ts
+        return alerts
+
+    def _decide(self, key: str, pending: PendingAuth) -> list[AlertDraft]:
+        cfg, item = self.config, pending.item
+        store = self.state.failures if pending.failure else self.state.successes
+        if not store.setdefault(key, SlidingWindow()).add(item, cfg.window, cfg.lateness):
+            self.state.dropped += 1  # a late event older than the window's own horizon
+            return []
+        return self._judge_failures(key, item) if pending.failure else self._judge_success(key, item)
 
     def _companion(self, event: EcsEvent) -> bool:
         actions = self.config.companion_actions.get(program(event) or "", [])
         return (event.event.action or "") in actions
 
-    def _judge_successes(self, key: str, event: EcsEvent) -> list[AlertDraft]:
-        """Every success in the key's window with enough failures before it (handles late failures)."""
-        wins, fails = self.state.successes.get(key), self.state.failures.get(key)
-        if wins is None or fails is None or not fails.items:
+    def _judge_success(self, key: str, win: WindowItem) -> list[AlertDraft]:
+        """A success with enough failures in the window before it (all decided: they come first)."""
+        fails = self.state.failures.get(key)
+        if fails is None:
             return []
-        cfg, alerts = self.config, []
-        for win in [w for w in wins.items if w.ts >= fails.items[0].ts]:
-            before = [i for i in fails.span_items(win.ts, cfg.window) if i.ts <= win.ts]
-            count = int(sum(i.value for i in before))
-            if count < cfg.failures or not self.state.cooldown.ready(f"s|{key}", win.ts, cfg.suppress):
-                continue
-            kind, value = key.split(":", 1)
-            alerts.append(Finding(
-                SUCCESS, entity(_kind(kind), value), [event],
-                en=f"successful logon for {key} after {count} failures within {_minutes(cfg.window)} min",
-                zh=f"{key} 在 {_minutes(cfg.window)} 分钟内失败 {count} 次后登录成功，疑似暴力破解得手",
-                dedup=key, event_ids=[*(i.event_id for i in before), win.event_id],
-                context={"failures": count, "window_s": int(cfg.window.total_seconds()),
-                         "success_at": win.ts.isoformat(), "users": _users(before)},
-            ).alert())  # fmt: skip
-            fails.items = [i for i in fails.items if i.ts > win.ts]  # those failures are accounted for
-        return alerts
+        cfg = self.config
+        before = fails.span_items(win.ts, cfg.window)
+        count = int(sum(i.value for i in before))
+        if count < cfg.failures or not self.state.cooldown.ready(f"s|{key}", win.ts, cfg.suppress):
+            return []
+        kind, value = key.split(":", 1)
+        alert = Finding(
+            SUCCESS, entity(_kind(kind), value), [], span=(win.ts, win.ts),
+            en=f"successful logon for {key} after {count} failures within {_minutes(cfg.window)} min",
+            zh=f"{key} 在 {_minutes(cfg.window)} 分钟内失败 {count} 次后登录成功，疑似暴力破解得手",
+            dedup=key, event_ids=[*(i.event_id for i in before), win.event_id],
+            context={"failures": count, "window_s": int(cfg.window.total_seconds()),
+                     "success_at": win.ts.isoformat(), "users": _users(before)},
+        ).alert()  # fmt: skip
+        fails.items = [i for i in fails.items if i.ts > win.ts]  # those failures are accounted for
+        return [alert]
 
-    def _judge_failures(self, key: str, event: EcsEvent) -> list[AlertDraft]:
-        cfg, alerts = self.config, []
-        items = self.state.failures[key].span_items(event.timestamp, cfg.window)
+    def _judge_failures(self, key: str, fail: WindowItem) -> list[AlertDraft]:
+        cfg, alerts, at = self.config, [], fail.ts
+        items = self.state.failures[key].span_items(at, cfg.window)
         count = int(sum(i.value for i in items))
         kind, value = key.split(":", 1)
         ids = [i.event_id for i in items]
-        if count >= cfg.attempts and self.state.cooldown.ready(f"a|{key}", event.timestamp, cfg.suppress):
+        if count >= cfg.attempts and self.state.cooldown.ready(f"a|{key}", at, cfg.suppress):
             alerts.append(Finding(
-                ATTEMPT, entity(_kind(kind), value), [event],
+                ATTEMPT, entity(_kind(kind), value), [], span=(at, at),
                 en=f"{count} failed logons for {key} within {_minutes(cfg.window)} min",
                 zh=f"{key} 在 {_minutes(cfg.window)} 分钟内登录失败 {count} 次，疑似暴力破解",
                 dedup=key, event_ids=ids, context={"failures": count, "users": _users(items)},
             ).alert())  # fmt: skip
         users = {i.key for i in items if i.key}
         spray_key = f"p|{key}"
-        if (
-            kind == "ip"
-            and len(users) >= cfg.spray_users
-            and self.state.cooldown.ready(spray_key, event.timestamp, cfg.suppress)
-        ):
+        if kind == "ip" and len(users) >= cfg.spray_users and self.state.cooldown.ready(spray_key, at, cfg.suppress):
             alerts.append(Finding(
-                SPRAY, entity("ip", value), [event],
+                SPRAY, entity("ip", value), [], span=(at, at),
                 en=f"{value} failed logons for {len(users)} different accounts within {_minutes(cfg.window)} min",
                 zh=f"{value} 在 {_minutes(cfg.window)} 分钟内对 {len(users)} 个不同账号登录失败，疑似密码喷洒",
                 dedup=key, event_ids=ids, context={"accounts": len(users), "users": _users(items)},
@@ -165,12 +223,21 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
         return alerts
 
     def on_tick(self, now: datetime) -> list[AlertDraft]:
-        horizon = now - self.config.window - self.config.lateness
+        """Decide the keys quiet for `lateness` on the clock; forget windows past window + lateness."""
+        self.state.last_tick = now
+        cfg, alerts = self.config, []
+        for key, mark in list(self.state.open.items()):
+            quiet = mark.touched is not None and mark.touched <= now - cfg.lateness
+            if mark.pending and quiet:
+                alerts += self._release(key, mark, None)
+            if not mark.pending and mark.newest is not None and mark.newest < now - cfg.window - cfg.lateness:
+                del self.state.open[key]  # late-judging needs it no longer: its windows are gone too
+        horizon = now - cfg.window - cfg.lateness
         for store in (self.state.failures, self.state.successes):
             for key in [k for k, w in store.items() if w.newest is None or w.newest < horizon]:
                 del store[key]
-        self.state.cooldown.expire(now, self.config.suppress)
-        return []
+        self.state.cooldown.expire(now, cfg.suppress)
+        return alerts
 
 
 def _weight(event: EcsEvent) -> float:

@@ -125,12 +125,12 @@ def user_of(event: EcsEvent) -> str | None:
     if not name:
         return None
     account = account_name(name)
-    return None if account in SYSTEM_ACCOUNTS or account.endswith("$") else account
+    return None if not account or account in SYSTEM_ACCOUNTS or account.endswith("$") else account
 
 
 def target_user(event: EcsEvent) -> str | None:
     target = event.user.target if event.user else None
-    return account_name(target.name) if target and target.name else None
+    return (account_name(target.name) or None) if target and target.name else None
 
 
 def source_ip(event: EcsEvent) -> str | None:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from core.models.alert import EntityRef
-from core.models.ecs import EcsEvent
+from core.models.ecs import NO_VALUE, EcsEvent, account_key, host_key
 from detectors.sigma.correlation_rules import CorrelationRule, CorrelationType
 from detectors.sigma.view import FieldView, norm_field
 
@@ -55,12 +55,13 @@ _ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def entity_of(fields: Mapping[str, str], event: EcsEvent | None, rule: CorrelationRule) -> EntityRef:
-    """A group-by field naming a user, else a host, else an IP (the order of `EcsEvent.entity()`);
+    """A group-by field naming a user, else a host, else an IP (the order and keys of `EcsEvent.entity()`);
     else the event's entity; else the rule."""
+    keys: dict[str, Callable[[str], str]] = {"user": account_key, "host": host_key, "ip": str.strip}
     for kind, names in _ENTITY_FIELDS.items():
         for name, value in fields.items():
-            if norm_field(name) in names and value not in ("-", ""):
-                return EntityRef(kind=kind, value=value if kind == "ip" else value.lower())  # type: ignore[arg-type]
+            if norm_field(name) in names and (key := keys[kind](value)) not in NO_VALUE:
+                return EntityRef(kind=kind, value=key)  # type: ignore[arg-type]
     if event is not None:
         return EntityRef.parse(event.entity())
     return EntityRef(kind="rule", value=rule.id)

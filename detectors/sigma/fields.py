@@ -78,67 +78,65 @@ def _blocked(event: Any) -> Any:
     return "false" if "allowed" in types else None
 
 
-def _effective_user(event: Any) -> Any:
-    """The account the process runs as: sudo's `USER=` (user.effective), else the user."""
-    return _first("user.effective.name", "user.name")(event)
-
-
-# Sigma field name (lower case) → where it lives in a Vigil ECS event.
-RESOLVERS: dict[str, Resolver] = {
+# Sigma field name (lower case) → the ECS fields holding it, the first non-empty one wins. The hunt
+# queries the same fields in the same order (`detectors/hunt/ecs_fields.py`).
+ECS_PATHS: dict[str, tuple[str, ...]] = {
     # web proxy (Sigma `proxy` taxonomy) and web server (`webserver`, IIS W3C names)
-    "c-uri": _first("url.original", "url.full"),
-    "cs-uri": _first("url.original", "url.full"),
-    "c-uri-query": _first("url.query"),
-    "c-uri-stem": _first("url.path"),
-    "c-uri-extension": _extension,
-    "c-useragent": _first("user_agent.original"),
-    "cs-user-agent": _first("user_agent.original"),
-    "cs-method": _first("http.request.method"),
-    "cs-host": _first("url.domain", "destination.domain"),
-    "r-dns": _first("url.domain", "destination.domain"),
-    "cs-referrer": _first("http.request.referrer"),
-    "cs-referer": _first("http.request.referrer"),
-    "cs-bytes": _first("http.request.bytes"),
-    "sc-bytes": _first("http.response.bytes", "destination.bytes"),
-    "sc-status": _first("http.response.status_code"),
-    "cs-version": _first("http.version"),
-    "cs-username": _first("user.name"),
+    "c-uri": ("url.original", "url.full"),
+    "cs-uri": ("url.original", "url.full"),
+    "c-uri-query": ("url.query",),
+    "c-uri-stem": ("url.path",),
+    "c-useragent": ("user_agent.original",),
+    "cs-user-agent": ("user_agent.original",),
+    "cs-method": ("http.request.method",),
+    "cs-host": ("url.domain", "destination.domain"),
+    "r-dns": ("url.domain", "destination.domain"),
+    "cs-referrer": ("http.request.referrer",),
+    "cs-referer": ("http.request.referrer",),
+    "cs-bytes": ("http.request.bytes",),
+    "sc-bytes": ("http.response.bytes", "destination.bytes"),
+    "sc-status": ("http.response.status_code",),
+    "cs-version": ("http.version",),
+    "cs-username": ("user.name",),
     # SigmaHQ webserver rules use cs-uri-query for the whole request target (path and query).
-    "cs-uri-query": _first("url.original"),
-    "cs-uri-stem": _first("url.path"),
-    "c-ip": _first("source.ip", "source.address"),
-    "s-ip": _first("destination.ip"),
-    "s-port": _first("destination.port"),
-    "src_ip": _first("source.ip", "source.address"),
-    "dst_ip": _first("destination.ip", "destination.address"),
-    "src_port": _first("source.port"),
-    "dst_port": _first("destination.port"),
+    "cs-uri-query": ("url.original",),
+    "cs-uri-stem": ("url.path",),
+    "c-ip": ("source.ip", "source.address"),
+    "s-ip": ("destination.ip",),
+    "s-port": ("destination.port",),
+    "src_ip": ("source.ip", "source.address"),
+    "dst_ip": ("destination.ip", "destination.address"),
+    "src_port": ("source.port",),
+    "dst_port": ("destination.port",),
     # DNS query logs
-    "query": _first("dns.question.name"),
-    "record_type": _first("dns.question.type"),
-    "answer": _first("dns.resolved_ip"),
-    # firewall
-    "action": _firewall_action,
-    "blocked": _blocked,
+    "query": ("dns.question.name",),
+    "record_type": ("dns.question.type",),
+    "answer": ("dns.resolved_ip",),
     # process / file / network events on Linux (Sysmon names)
-    "image": _image,
-    "commandline": _first("process.command_line"),
-    "parentimage": _first("process.parent.executable"),
-    "parentcommandline": _first("process.parent.command_line"),
-    "processid": _first("process.pid"),
-    "parentprocessid": _first("process.parent.pid"),
-    "currentdirectory": _first("process.working_directory"),
-    "user": _effective_user,
-    "targetfilename": _first("file.path"),
-    "destinationip": _first("destination.ip"),
-    "destinationport": _first("destination.port"),
-    "destinationhostname": _first("destination.domain"),
-    "sourceip": _first("source.ip"),
-    "sourceport": _first("source.port"),
-    "computer": _first("host.name", "host.hostname"),
-    # auditd record type (the parser keeps it in event.action)
-    "type": _auditd_type,
+    "commandline": ("process.command_line",),
+    "parentimage": ("process.parent.executable",),
+    "parentcommandline": ("process.parent.command_line",),
+    "processid": ("process.pid",),
+    "parentprocessid": ("process.parent.pid",),
+    "currentdirectory": ("process.working_directory",),
+    "user": ("user.effective.name", "user.name"),  # sudo's USER=, else the user
+    "targetfilename": ("file.path",),
+    "destinationip": ("destination.ip",),
+    "destinationport": ("destination.port",),
+    "destinationhostname": ("destination.domain",),
+    "sourceip": ("source.ip",),
+    "sourceport": ("source.port",),
+    "computer": ("host.name", "host.hostname"),
 }
+# Sigma fields the stream computes from several values or rewrites: no single indexed field holds them.
+DERIVED: dict[str, Resolver] = {
+    "c-uri-extension": _extension,
+    "action": _firewall_action,  # firewall verdict and its synonyms
+    "blocked": _blocked,
+    "image": _image,
+    "type": _auditd_type,  # auditd record type (the parser keeps it in event.action)
+}
+RESOLVERS: dict[str, Resolver] = {**{key: _first(*paths) for key, paths in ECS_PATHS.items()}, **DERIVED}
 
 
 def resolve(event: Any, key: str, routes: tuple[str, ...]) -> Any:

@@ -60,9 +60,18 @@ def rule_dirs() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def plan() -> DetectionPlan:
-    return build_plan(Settings(sigma_rule_dirs=rule_dirs()), SigmaEngine.from_paths(rule_dirs()),
-                      inventory=Inventory())  # fmt: skip
+def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Brute force decides behind a 3 s watermark (default 2 min): the lanes here idle out after 8 s,
+    and the re-timed events span less than the default, so it would decide only on a 2-minute clock."""
+    path = tmp_path_factory.mktemp("lanes-policy") / "policy.yml"
+    path.write_text("brute_force:\n  lateness: PT3S\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def plan(policy_file: Path) -> DetectionPlan:
+    return build_plan(Settings(sigma_rule_dirs=rule_dirs(), policy_file=policy_file),
+                      SigmaEngine.from_paths(rule_dirs()), inventory=Inventory())  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +95,11 @@ def expected(plan: DetectionPlan, events: list[EcsEvent]) -> dict[str, Alert]:
     return {a.id: a for a in alerts if a.event_ids}
 
 
-def lane_settings(settings: Settings, inventory: Path) -> Settings:
+def lane_settings(settings: Settings, inventory: Path, policy: Path) -> Settings:
     return settings.model_copy(update={
         "detectors_group": "lanes-part", "detectors_global_group": "lanes-global", "alerts_group": "lanes-store",
         "sigma_rule_dirs": rule_dirs(), "detector_tick_s": 0.5, "checkpoint_interval_s": 0.0,
-        "inventory_file": inventory,
+        "inventory_file": inventory, "policy_file": policy,
     })  # fmt: skip
 
 
@@ -110,7 +119,7 @@ def kill_global_lane_mid_run(settings: Settings, total: int) -> dict[int, int]:
            "VIGIL_DATA_DIR": str(settings.data_dir), "VIGIL_DETECTORS_GLOBAL_GROUP": settings.detectors_global_group,
            "VIGIL_SIGMA_RULE_DIRS": json.dumps([str(d) for d in rule_dirs()]), "VIGIL_BATCH_SIZE": "20",
            "VIGIL_CHECKPOINT_INTERVAL_S": "0", "VIGIL_INVENTORY_FILE": str(settings.inventory_file),
-           "PYTHONPATH": str(REPO)}  # fmt: skip
+           "VIGIL_POLICY_FILE": str(settings.policy_file), "PYTHONPATH": str(REPO)}  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "core.cli", "workers", "--role", "detectors-global"], cwd=REPO,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     store = CheckpointStore(settings.checkpoint_dir(), settings.detectors_global_group)
@@ -135,11 +144,16 @@ def stored(es: Elasticsearch, events: list[EcsEvent]) -> dict[str, dict]:
 
 
 def test_both_lanes_store_each_alert_once_across_a_kill_of_the_global_lane(
-    settings: Settings, plan: DetectionPlan, events: list[EcsEvent], expected: dict[str, Alert], tmp_path: Path
+    settings: Settings,
+    plan: DetectionPlan,
+    events: list[EcsEvent],
+    expected: dict[str, Alert],
+    tmp_path: Path,
+    policy_file: Path,
 ) -> None:
     inventory = tmp_path / "inventory.yml"
     inventory.write_text("users: []\n", encoding="utf-8")
-    settings = lane_settings(settings, inventory)
+    settings = lane_settings(settings, inventory, policy_file)
     assert plan.lane_engine(Lane.GLOBAL).rules == []  # no correlation here: the global lane evaluates no rule
     produce_events(settings, events)
     total = end_offsets(settings)
@@ -163,8 +177,8 @@ def test_both_lanes_store_each_alert_once_across_a_kill_of_the_global_lane(
 
     # Policy alerts of the global lane: ONE stored alert per key, every key one the replay raises too.
     # Not necessarily all of them: the lane reads the partitions at their own pace, so an attacker's
-    # events (spread over users, so over partitions) arrive out of order, and the brute-force detector's
-    # verdicts depend on arrival order within its lateness (a success "consumes" earlier failures).
+    # events (spread over users, so over partitions) arrive further out of order than the 3 s watermark,
+    # and events behind it are judged out of order (a success "consumes" earlier failures).
     keys = Counter((d["rule"]["id"], d["dedup_key"]) for d in docs.values() if d["rule"]["id"] in BRUTE_FORCE)
     want = {(a.rule.id, a.dedup_key) for a in expected.values() if a.rule.id in BRUTE_FORCE}
     assert keys and max(keys.values()) == 1, keys

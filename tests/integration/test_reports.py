@@ -32,6 +32,7 @@ from core.models.entity import WorkCalendar
 from core.models.envelope import DeadLetter
 from core.names import ALERTS_INDEX, INCIDENTS_INDEX, REPORTS_INDEX, deadletter_index, logs_index
 from core.settings import Settings
+from detectors.rule_state import store_rules_summary
 from ingest.indexer import index_batch
 from reports import evaluation, health, patrol, render
 from reports.calendar import ReportSettings, quarter_period
@@ -158,7 +159,8 @@ def seeded(es: Elasticsearch, settings: Settings) -> None:
     for s in samples:
         ops += [{"index": {"_index": HEALTH_INDEX, "_id": s.id}}, s.model_dump(mode="json")]
     assert not es.bulk(operations=ops, refresh=True)["errors"]
-    patrol.store_rules_summary(es, RulesSummary(loaded=120, skipped=7, correlations=3, at=local(DAY, 8)))
+    store_rules_summary(es, RulesSummary(loaded=120, skipped=7, correlations=3, at=local(DAY, 8),
+                                         skipped_by_reason={"unsupported_logsource": 7}, disabled=["rule-a"]))
     es.indices.refresh(index="logs-*,vigil-deadletter-*,vigil-reports")
 
 
@@ -207,6 +209,7 @@ def test_patrol_record_numbers(record: patrol.PatrolRecord) -> None:
     assert c.integrity.available and c.integrity.checks == [] and c.integrity.unverified == []
     assert c.integrity.days == [DAY - timedelta(days=1), DAY]  # the Shanghai day spans two UTC days
     assert c.rules is not None and (c.rules.loaded, c.rules.skipped, c.rules.correlations) == (120, 7, 3)
+    assert c.rules.skipped_by_reason == {"unsupported_logsource": 7} and c.rules.disabled == ["rule-a"]
     ret = c.retention
     assert ret.available and ret.compliant is False  # 9 seeded days are far from 60 kept days
     network = next(s for s in ret.scopes if s.scope == "network")
@@ -257,6 +260,7 @@ def test_pdf_renders_with_chinese(signed: list[patrol.PatrolRecord]) -> None:
     assert stat.var[0] > 500  # a blank page has variance 0; text, tables and charts give thousands
     html = render.patrol_html(signed[1], "en", "svg")
     assert "Daily patrol record" in html and "<svg" in html and "incident engine not configured" in html
+    assert "1 disabled" in html and "disabled: rule-a" in html and "unsupported_logsource 7" in html
 
 
 def test_monthly_and_quarterly_evaluations(es: Elasticsearch, settings: Settings,

@@ -13,6 +13,7 @@ import pytest
 
 from core.models.alert import AlertDraft, AlertOrigin, DetectorKind, EntityRef, RuleRef, Severity, Summary
 from core.models.ecs import EcsEvent
+from detectors.alert_store import latest_versions
 from detectors.alerting import FLOOD_RULE_ID, Alerting, AlertingSettings
 from detectors.checkpoint import Checkpoint, CheckpointError, CheckpointStore
 from detectors.pipeline import DetectionPipeline, PipelineState
@@ -327,3 +328,28 @@ def test_detector_names_must_be_unique() -> None:
     engine = SigmaEngine.from_texts({"r.yml": RULE_YAML})
     with pytest.raises(ValueError, match="unique"):
         DetectionPipeline.build(engine, AlertingSettings(), AlertOrigin.STREAM, lambda: [CountingDetector()] * 2)
+
+
+def test_a_rule_flooding_on_every_partition_raises_one_flood_alert_and_about_the_cap_in_all() -> None:
+    """Three partition pipelines share a cap of 9 (3 each); their floods have one id, which the alert
+    store's merge (`latest_versions`) turns into ONE meta-alert for the window."""
+    clock = FakeClock()
+    pipelines = [alerting(rate_cap=9, rate_window=3600, partitions=3) for _ in range(3)]
+    out = [a for p, engine in enumerate(pipelines) for i in range(50)
+           for a in feed(engine, T0 + timedelta(seconds=i + 7 * p), clock, user=f"p{p}-u{i}")]  # fmt: skip
+    out += [a for engine in pipelines for a in engine.on_tick(clock.advance(seconds=2))]
+    assert Counter(a.rule.id for a in out if a.rule.id == RULE)[RULE] == 9  # the cap, across partitions
+    floods = [a for a in out if a.rule.id == FLOOD_RULE_ID]
+    assert len(floods) >= 3 and len({a.id for a in floods}) == 1
+    stored = latest_versions(a.model_dump_json(by_alias=True).encode() for a in out)
+    assert sum(a.rule.id == FLOOD_RULE_ID for a in stored.values()) == 1
+    # After a quiet window, a new flood: a new meta-alert (another window, another id).
+    later = [a for i in range(5) for a in feed(pipelines[0], T0 + timedelta(hours=3, seconds=i), clock, user=f"n{i}")]
+    assert [a.rule.id for a in later] == [RULE] * 3 + [FLOOD_RULE_ID] and later[-1].id not in {f.id for f in floods}
+
+
+def test_one_partition_alone_is_capped_at_its_share() -> None:
+    clock = FakeClock()
+    engine = alerting(rate_cap=100, rate_window=3600, partitions=3)
+    out = [a for i in range(40) for a in feed(engine, T0 + timedelta(seconds=i), clock, user=f"u{i}")]
+    assert [a.rule.id for a in out] == [RULE] * 34 + [FLOOD_RULE_ID]  # ceil(100 / 3)

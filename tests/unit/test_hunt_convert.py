@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 
 import pytest
@@ -94,9 +95,40 @@ def test_refused_constructs_are_reported_with_a_reason() -> None:
     assert skipped("    sel:\n        SourceIp|cidr: '10.0.0.0/8'\n    condition: sel") == "cidr"
     assert skipped("    sel:\n        User: 'NT AUTHORITY\\SYSTEM'\n    condition: sel") == "derived-field"
     assert skipped("    sel:\n        ProcessId|gt: 4\n    condition: sel") == "compare"
-    text = rule(
-        "    sel:\n        Image: /bin/sh\n    condition: sel",
-        logsource="category: process_creation\n    product: linux",
-    )
-    linux = convert_rules(load_texts({"r.yml": text}).rules)
-    assert linux.skipped[0].kind == "non-windows"
+    keywords = rule("    keywords:\n        - 'evil'\n    condition: keywords", logsource="product: linux")
+    assert convert_rules(load_texts({"r.yml": keywords}).rules).skipped[0].kind == "keyword-text"
+    cisco = rule("    sel:\n        a: b\n    condition: sel", logsource="product: cisco\n    service: aaa")
+    assert convert_rules(load_texts({"r.yml": cisco}).rules).skipped[0].kind == "cisco-route"
+
+
+LINUX = "category: process_creation\n    product: linux"
+
+
+def test_linux_image_is_the_executable_else_the_absolute_first_token_of_the_command_line() -> None:
+    q = lucene("    sel:\n        Image|endswith: '/nc'\n    condition: sel", logsource=LINUX)
+    assert q.startswith(r"process.executable.ci:*\/nc OR ((NOT _exists_:process.executable) AND ")
+    assert r"process.command_line.ci:/\/[^ ]*( .*)?/" in q and r"process.command_line.ci:/[^ ]*\/nc( .*)?/" in q
+
+
+@pytest.mark.parametrize(
+    ("glob", "line", "first_token_matches"),
+    [("*/nc", "/bin/nc -e /bin/sh", True), ("*/nc", "/bin/ncat -e", False), ("*/nc", "/bin/sh -c /bin/nc", False),
+     ("/usr/bin/pyth?n3", "/usr/bin/python3 -c x", True), ("*a.b*", "/x/aXb", False), ("*a.b*", "/x/a.b", True)],
+)  # fmt: skip
+def test_first_token_regex_reads_like_the_stream(glob: str, line: str, first_token_matches: bool) -> None:
+    from sigma.types import SigmaString
+
+    from detectors.hunt.ecs_fields import first_token_regex
+
+    pattern = first_token_regex(SigmaString(glob))
+    assert bool(re.fullmatch(pattern, line)) is first_token_matches
+    assert fnmatch.fnmatchcase(line.split(" ", 1)[0], glob) is first_token_matches  # what the stream compares
+
+
+def test_a_web_rule_reads_the_ecs_fields_the_stream_resolves() -> None:
+    q = lucene("    sel:\n        cs-method: POST\n        sc-status: 404\n    condition: sel",
+               logsource="category: webserver")  # fmt: skip
+    # the ECS field, else the label of that name (the stream's fallback); the status code is a long: no `.ci`
+    assert q == ("(http.request.method.ci:post OR ((NOT _exists_:http.request.method) AND labels.cs-method.ci:post))"
+                 " AND (http.response.status_code:404 OR ((NOT _exists_:http.response.status_code) AND "
+                 "labels.sc-status:404))")  # fmt: skip

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
 from core.models.alert import AlertDraft
 from detectors.policy import build_policy_detectors
+from detectors.policy.brute_force import BruteForceConfig
 from tests.datasets import lines
 from tests.unit.policy_support import parse, sample_index
 
@@ -26,6 +28,9 @@ def run(*parts: str) -> tuple[int, list[AlertDraft]]:
     detectors = build_policy_detectors(sample_index())
     events = [parse(line) for line in lines(*parts)]
     alerts = [a for ev in events for d in detectors for a in d.on_event(ev, [])]
+    if events:  # the end of the input, as a replay ends: windows decided past the lateness
+        settle = max(e.timestamp for e in events) + BruteForceConfig().lateness + timedelta(seconds=1)
+        alerts += [a for d in detectors for a in d.on_tick(settle)]
     return len(events), alerts
 
 
