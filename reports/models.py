@@ -190,7 +190,7 @@ class IncidentCompliance(ReportModel):
     contact_in_3_min: int = 0
     report_checked: int = 0
     report_in_24_h: int = 0
-    drills: int = Field(default=0, description="演练 incidents of the period: measured apart, never counted as incidents")
+    drills: int = Field(default=0, description="演练 of the period: measured apart, never counted as incidents")
     drill_contact_in_3_min: int = 0
 
 
