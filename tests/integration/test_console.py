@@ -277,6 +277,51 @@ def test_sign_the_patrol_record(app: Console, browser: Browser) -> None:
     page.context.close()
 
 
+# --- integrity on the health page -----------------------------------------------------------------
+
+
+VERIFYING = 60_000  # ms: the verification re-reads the day's index, on a shared machine
+
+
+def test_verify_a_day_on_the_health_page(app: Console, browser: Browser, es: Elasticsearch) -> None:
+    day = patrol_day(app.settings, datetime.now(UTC))  # its sshd lines were ledgered as the indexer does
+    officer = open_page(browser)
+    login_password(officer, app, Role.OFFICER)
+    officer.goto(f"{app.url}/console/health")
+    expect(officer.locator(f'#integrity-table tr[data-day="{day}"]').first).to_contain_text("已记账，尚未校验")
+    expect(officer.locator("#integrity button")).to_have_count(0)  # officers read, only admins and auditors verify
+    denied = officer.request.post(f"{app.url}/console/health/verify", form={"day": str(day)},
+                                  headers={"X-CSRF-Token": csrf(officer)})  # fmt: skip
+    assert denied.status == 403
+    auditor = open_page(browser)
+    login_token(auditor, app, Role.AUDITOR)
+    auditor.goto(f"{app.url}/console/health")
+    auditor.click(f'.verify-now[data-day="{day}"]')
+    expect(auditor.locator("#integrity-verified")).to_contain_text("完整", timeout=VERIFYING)
+    row = auditor.locator(f'#integrity-table tr[data-day="{day}"][data-clean]')
+    expect(row).to_have_attribute("data-clean", "true")
+    category = row.get_attribute("data-category")
+    # One stored log line edited behind the pipeline's back: the next verification names it.
+    first = es.search(index="logs-*", query={"ids": {"values": [app.event_ids[0]]}})["hits"]["hits"][0]
+    es.update(index=first["_index"], id=first["_id"], doc={"message": first["_source"]["message"] + " (edited)"},
+              refresh=True)  # fmt: skip
+    auditor.fill("#v-day", str(day))
+    auditor.select_option("#v-category", category)
+    auditor.click("#verify-day")
+    expect(row).to_have_attribute("data-clean", "false", timeout=VERIFYING)
+    expect(auditor.locator("#integrity-verified")).to_contain_text("已被篡改")
+    altered = row.locator("td").nth(2)
+    expect(altered).to_contain_text("已被篡改")
+    assert altered.evaluate("el => getComputedStyle(el).color") == "rgb(198, 40, 40)"  # --high
+    expect(row.locator("td").nth(4)).to_have_text("1")  # modified
+    api_view = api(app, Role.AUDITOR, "/integrity/verify", day=str(day), category=category).json()
+    assert not api_view["clean"] and [d["id"] for d in api_view["data"][0]["modified"]] == [first["_id"]]
+    officer.reload()
+    expect(officer.locator(f'#integrity-table tr[data-day="{day}"][data-clean="false"]')).to_have_count(1)
+    officer.context.close()
+    auditor.context.close()
+
+
 # --- language and accessibility ---------------------------------------------------------------------
 
 
