@@ -199,6 +199,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "incidents.serious": ("serious", "重大"),
     "incidents.drill": ("drill", "演练"),
     "incidents.open": ("Open an incident", "创建事件"),
+    "alert.open_incident": ("Open an incident from this alert", "据此告警创建事件"),
     "incidents.start_drill": ("Start a drill with this playbook", "用此预案开始演练"),
     "incidents.overdue": ("overdue", "已超时"),
     "incidents.left": ("left", "剩余"),

@@ -438,6 +438,40 @@ def test_an_incident_worked_through_its_playbook_checklist(app: Console, browser
     officer.context.close()
 
 
+def test_open_an_incident_from_an_alert(app: Console, browser: Browser) -> None:
+    alert = app.alerts[3]  # suggests the unauthorized-access playbook
+    assert alert.playbook == "unauthorized-access"
+    headers = {"Authorization": f"Bearer {app.tokens[Role.RESPONDER]}"}
+    body = {"title": "From alerts", "severity": "high", "alert_ids": [alert.id, "no-such-alert"]}
+    before = api(app, Role.AUDITOR, "/incidents", size=500).json()["count"]
+    refused = httpx.post(f"{app.url}/incidents", json=body, headers=headers, timeout=60)
+    assert refused.status_code == 422 and "no-such-alert" in refused.json()["detail"]
+    assert api(app, Role.AUDITOR, "/incidents", size=500).json()["count"] == before  # nothing was stored
+    by_api = httpx.post(f"{app.url}/incidents", json={**body, "alert_ids": [app.alerts[1].id]}, headers=headers,
+                        timeout=60).json()  # fmt: skip
+    assert by_api["alert_ids"] == [app.alerts[1].id] and by_api["alerts"][0]["id"] == app.alerts[1].id
+
+    auditor = open_page(browser)
+    login_token(auditor, app, Role.AUDITOR)
+    auditor.goto(f"{app.url}/console/alerts/{alert.id}")
+    expect(auditor.locator("#open-incident")).to_have_count(0)  # auditors read incidents, they do not open them
+    auditor.context.close()
+    page = open_page(browser)
+    login_token(page, app, Role.RESPONDER)
+    page.goto(f"{app.url}/console/alerts/{alert.id}")
+    expect(page.locator("#n-playbook")).to_have_value("unauthorized-access")  # the alert's suggestion
+    expect(page.locator("#n-severity")).to_have_value(alert.severity.value)
+    page.fill("#n-title", "Remote logon by alice, reported by the alert")
+    page.click("#open-incident")
+    page.wait_for_url(re.compile(r"/console/incidents/[^/]+$"))
+    expect(page.locator("#incident")).to_contain_text(alert.rule.title)  # the linked alert, with its link
+    expect(page.locator(f'#incident a[href="/console/alerts/{alert.id}"]')).to_be_visible()
+    stored = api(app, Role.AUDITOR, f"/incidents/{page.url.rsplit('/', 1)[1]}").json()
+    assert stored["alert_ids"] == [alert.id] and stored["playbook"] == "unauthorized-access"
+    assert stored["entity"] == {"kind": alert.entity.kind, "value": alert.entity.value}
+    page.context.close()
+
+
 # --- screenshots ----------------------------------------------------------------------------------
 
 SHOTS = {"alerts": "/console/alerts", "search": "/console/search?q=sshd", "patrol": "/console/patrol",

@@ -63,14 +63,16 @@ def open_incident(
     entity: Annotated[str, Form()] = "",
     playbook: Annotated[str, Form()] = "",
     drill: Annotated[str, Form()] = "",
+    alert_ids: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """Open an incident by hand (`POST /incidents`) or start a drill (`POST /incidents/drill`), then open it."""
+    """Open an incident by hand (`POST /incidents`, from an alert page with its id) or start a drill
+    (`POST /incidents/drill`), then open it."""
     try:
         if drill:
             opened = incidents_api.start_drill(user, DrillCreate(playbook=playbook), d, Response())
         else:
             body = IncidentCreate(title=title, severity=Severity(severity), entity=entity or None,
-                                  playbook=playbook or None)  # fmt: skip
+                                  playbook=playbook or None, alert_ids=alert_ids or [])  # fmt: skip
             opened = incidents_api.open_incident(user, body, d, Response())
     except ValueError as exc:
         raise BadRequest(str(exc).splitlines()[-1]) from None
