@@ -61,6 +61,7 @@ class Desk:
             now = self.clock()
             ctx = self.context(current.incident)
             change(current.incident, ctx, now)
+            ctx = ctx or self.context(current.incident)  # a playbook the change started runs its first steps now
             if ctx is not None:
                 advance(current.incident, ctx, now)
             try:

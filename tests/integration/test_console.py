@@ -472,6 +472,52 @@ def test_open_an_incident_from_an_alert(app: Console, browser: Browser) -> None:
     page.context.close()
 
 
+def test_start_escalate_reassign_and_cancel_an_incident(app: Console, browser: Browser) -> None:
+    headers = {"Authorization": f"Bearer {app.tokens[Role.RESPONDER]}"}
+    body = {"title": "Walk-in report: yan's laptop stolen", "severity": "high", "entity": "user:yan"}
+    opened = httpx.post(f"{app.url}/incidents", json=body, headers=headers, timeout=60).json()
+    url = f"{app.url}/console/incidents/{opened['id']}"
+    auditor = open_page(browser)
+    login_token(auditor, app, Role.AUDITOR)
+    auditor.goto(url)
+    expect(auditor.locator("#h-actions")).to_have_count(0)  # auditors read only
+    auditor.context.close()
+
+    responder = open_page(browser)
+    login_token(responder, app, Role.RESPONDER)
+    responder.goto(url)
+    responder.select_option("#a-playbook", "brute-force")
+    responder.click("#start-playbook")
+    expect(step(responder, "page-on-duty")).to_have_attribute("data-status", "waiting")
+    expect(responder.locator("#start-playbook")).to_have_count(0)  # one playbook per incident
+    expect(responder.locator("#escalate")).to_have_count(0)  # escalating and cancelling are the officers'
+    expect(responder.locator("#cancel-incident")).to_have_count(0)
+    responder.fill("#a-assignee", "dave")
+    responder.click("#assign")
+    expect(responder.locator("#incident-saved")).to_be_visible()
+    expect(responder.locator("#timeline")).to_contain_text("reassigned")
+    responder.context.close()
+
+    officer = open_page(browser)
+    login_password(officer, app, Role.OFFICER)
+    officer.goto(url)
+    officer.fill("#a-escalate", "nobody answers the phone")
+    officer.click("#escalate")
+    expect(officer.locator("#timeline")).to_contain_text("escalation_requested")
+    officer.once("dialog", lambda dialog: dialog.accept())  # "Cancel this incident?"
+    officer.fill("#a-cancel", "duplicate of the laptop ticket")
+    officer.click("#cancel-incident")
+    expect(officer.locator("#incident-status")).to_have_attribute("data-status", "cancelled")
+    expect(officer.locator("#h-actions")).to_have_count(0)  # nothing more to do on a cancelled incident
+    officer.context.close()
+    stored = api(app, Role.AUDITOR, f"/incidents/{opened['id']}").json()
+    assert stored["playbook"] == "brute-force" and stored["assignee"] == "dave" and stored["status"] == "cancelled"
+    actions = [(e["actor"], e["action"]) for e in stored["timeline"]]
+    assert ("console-responder", "reassigned") in actions
+    assert (app.users[Role.OFFICER], "escalation_requested") in actions
+    assert (app.users[Role.OFFICER], "cancelled") in actions
+
+
 # --- screenshots ----------------------------------------------------------------------------------
 
 SHOTS = {"alerts": "/console/alerts", "search": "/console/search?q=sshd", "patrol": "/console/patrol",
