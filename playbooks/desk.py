@@ -7,7 +7,7 @@ recorded, see playbooks/engine.py). So an API call is quick, and a crash of the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from elasticsearch import Elasticsearch
@@ -16,7 +16,7 @@ from core.models.incident import Incident
 from core.settings import Settings
 from playbooks import transitions
 from playbooks.drill import open_drill
-from playbooks.errors import ConcurrentModification, InvalidTransition, NotFound
+from playbooks.errors import ConcurrentModification, InvalidTransition, NotFound, UnknownAlerts
 from playbooks.loader import Catalog, LoadedPlaybook
 from playbooks.progress import Context, advance
 from playbooks.roster import Roster
@@ -61,6 +61,7 @@ class Desk:
             now = self.clock()
             ctx = self.context(current.incident)
             change(current.incident, ctx, now)
+            ctx = ctx or self.context(current.incident)  # a playbook the change started runs its first steps now
             if ctx is not None:
                 advance(current.incident, ctx, now)
             try:
@@ -75,9 +76,18 @@ class Desk:
             raise InvalidTransition(f"incident {incident.id} runs no playbook: start one first")
         return ctx
 
-    def create(self, incident: Incident, playbook_id: str | None, actor: str) -> Versioned:
+    def create(
+        self, incident: Incident, playbook_id: str | None, actor: str, alert_ids: Sequence[str] = ()
+    ) -> Versioned:
+        """Store a new incident, grouping `alert_ids` into it (each must be stored) and starting the playbook."""
         self.store.ensure()
         now = self.clock()
+        if alert_ids:
+            found = self.store.alerts(list(dict.fromkeys(alert_ids)))
+            missing = sorted(set(alert_ids) - {alert.id for alert in found})
+            if missing:
+                raise UnknownAlerts(f"no such alert: {', '.join(missing)}")
+            transitions.add_alerts(incident, found, now)
         if playbook_id is not None:
             transitions.start_playbook(incident, self.playbook(playbook_id), now, actor)
         if (ctx := self.context(incident)) is not None:

@@ -19,6 +19,10 @@ class MissingEvidence(ResponseError):
     """A step was completed without its required evidence fields."""
 
 
+class UnknownAlerts(ResponseError):
+    """An incident was to be opened with alerts that are not stored."""
+
+
 class Forbidden(ResponseError):
     """The actor's role may not do this (approve a containment that needs an admin...)."""
 

@@ -115,6 +115,8 @@ class IncidentCreate(PublicModel):
     playbook: str | None = Field(default=None, description="start this playbook at once")
     serious: bool = False
     detected_at: AwareDatetime | None = Field(default=None, description="when it was noticed; default now")
+    alert_ids: list[str] = Field(default_factory=list, max_length=100,
+                                 description="alerts to group into it (each must exist, else 422)")  # fmt: skip
 
 
 class DrillCreate(PublicModel):

@@ -71,7 +71,7 @@ def _mapped() -> Iterator[None]:
         raise errors.NotFound(str(exc)) from exc
     except (response_errors.InvalidTransition, response_errors.ConcurrentModification) as exc:
         raise errors.Conflict(str(exc)) from exc
-    except response_errors.MissingEvidence as exc:
+    except (response_errors.MissingEvidence, response_errors.UnknownAlerts) as exc:
         raise errors.BadRequest(str(exc)) from exc
     except response_errors.Forbidden as exc:
         raise errors.Forbidden(str(exc)) from exc
@@ -125,7 +125,7 @@ def list_incidents(
     status_code=201,
     response_model=IncidentPublic,
     responses=CHANGE_RESPONSES,
-    summary="Open an incident by hand (a report by phone, an observation), optionally with its playbook",
+    summary="Open an incident by hand (a report by phone, an observation, an alert), optionally with its playbook",
 )
 def open_incident(user: IncidentResponder, body: IncidentCreate, d: DeskDep, response: Response) -> IncidentPublic:
     try:
@@ -143,7 +143,7 @@ def open_incident(user: IncidentResponder, body: IncidentCreate, d: DeskDep, res
         serious=body.serious,
     )
     with _mapped():
-        return _public(d.create(incident, body.playbook, user.name), d, user, response)
+        return _public(d.create(incident, body.playbook, user.name, body.alert_ids), d, user, response)
 
 
 @router.post(

@@ -26,13 +26,14 @@ from api.tokens import TokenStore
 from api.users import UserStore
 from core.clients import es_client
 from core.index_templates import install_templates
+from core.ledger_store import LedgerWriter
 from core.models.alert import Alert, AlertDraft, AlertOrigin, DetectorKind, EntityRef, RuleRef, Severity, Summary
 from core.models.ecs import EcsEvent
 from core.models.envelope import RawEnvelope
 from core.names import ALERTS_INDEX, Topic
 from core.settings import Settings
 from detectors.alert_store import write_alerts
-from ingest.indexer import bulk_actions, index_batch
+from ingest.indexer import bulk_actions, bulk_create, ledger_docs
 from ingest.normaliser import normalise
 from reports.calendar import ReportSettings, load_calendar, previous_working_day
 from tests.datasets import dataset
@@ -76,14 +77,17 @@ def patrol_day_lines(day: date, zone: ZoneInfo) -> bytes:
 
 
 def index_lines(es: Elasticsearch, settings: Settings, body: bytes, source: str, fmt: str | None = None) -> list[str]:
-    """Log lines through the normaliser and the indexer's bulk path into `logs-*`; their ids."""
+    """Log lines through the normaliser and the indexer's bulk path into `logs-*`, recorded in the
+    integrity ledger as the indexer records them (one chain); their ids."""
     batch = split_batch(body, text=TextBatch(source=source, format=fmt),
                         origin=Origin("console-test", datetime.now(UTC), None, 65536))  # fmt: skip
     events = [normalise(line.item, settings.zone) for line in batch.lines if isinstance(line.item, RawEnvelope)]
     parsed = [e for e in events if isinstance(e, EcsEvent)]
     docs = [bulk_actions(Topic.EVENTS.value, e.model_dump_json(by_alias=True, exclude_none=True).encode())
             for e in parsed]  # fmt: skip
-    assert index_batch(es, docs) == []
+    result = bulk_create(es, docs)
+    assert result.rejected == []
+    LedgerWriter(es, "console-test").record(ledger_docs(es, docs, ["p0"] * len(docs), result))
     es.indices.refresh(index="logs-*")
     return [doc_id for _, doc_id, _ in docs]
 

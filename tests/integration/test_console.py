@@ -277,6 +277,51 @@ def test_sign_the_patrol_record(app: Console, browser: Browser) -> None:
     page.context.close()
 
 
+# --- integrity on the health page -----------------------------------------------------------------
+
+
+VERIFYING = 60_000  # ms: the verification re-reads the day's index, on a shared machine
+
+
+def test_verify_a_day_on_the_health_page(app: Console, browser: Browser, es: Elasticsearch) -> None:
+    day = patrol_day(app.settings, datetime.now(UTC))  # its sshd lines were ledgered as the indexer does
+    officer = open_page(browser)
+    login_password(officer, app, Role.OFFICER)
+    officer.goto(f"{app.url}/console/health")
+    expect(officer.locator(f'#integrity-table tr[data-day="{day}"]').first).to_contain_text("已记账，尚未校验")
+    expect(officer.locator("#integrity button")).to_have_count(0)  # officers read, only admins and auditors verify
+    denied = officer.request.post(f"{app.url}/console/health/verify", form={"day": str(day)},
+                                  headers={"X-CSRF-Token": csrf(officer)})  # fmt: skip
+    assert denied.status == 403
+    auditor = open_page(browser)
+    login_token(auditor, app, Role.AUDITOR)
+    auditor.goto(f"{app.url}/console/health")
+    auditor.click(f'.verify-now[data-day="{day}"]')
+    expect(auditor.locator("#integrity-verified")).to_contain_text("完整", timeout=VERIFYING)
+    row = auditor.locator(f'#integrity-table tr[data-day="{day}"][data-clean]')
+    expect(row).to_have_attribute("data-clean", "true")
+    category = row.get_attribute("data-category")
+    # One stored log line edited behind the pipeline's back: the next verification names it.
+    first = es.search(index="logs-*", query={"ids": {"values": [app.event_ids[0]]}})["hits"]["hits"][0]
+    es.update(index=first["_index"], id=first["_id"], doc={"message": first["_source"]["message"] + " (edited)"},
+              refresh=True)  # fmt: skip
+    auditor.fill("#v-day", str(day))
+    auditor.select_option("#v-category", category)
+    auditor.click("#verify-day")
+    expect(row).to_have_attribute("data-clean", "false", timeout=VERIFYING)
+    expect(auditor.locator("#integrity-verified")).to_contain_text("已被篡改")
+    altered = row.locator("td").nth(2)
+    expect(altered).to_contain_text("已被篡改")
+    assert altered.evaluate("el => getComputedStyle(el).color") == "rgb(198, 40, 40)"  # --high
+    expect(row.locator("td").nth(4)).to_have_text("1")  # modified
+    api_view = api(app, Role.AUDITOR, "/integrity/verify", day=str(day), category=category).json()
+    assert not api_view["clean"] and [d["id"] for d in api_view["data"][0]["modified"]] == [first["_id"]]
+    officer.reload()
+    expect(officer.locator(f'#integrity-table tr[data-day="{day}"][data-clean="false"]')).to_have_count(1)
+    officer.context.close()
+    auditor.context.close()
+
+
 # --- language and accessibility ---------------------------------------------------------------------
 
 
@@ -391,6 +436,86 @@ def test_an_incident_worked_through_its_playbook_checklist(app: Console, browser
     assert overdue.first.evaluate("el => getComputedStyle(el).color") == "rgb(198, 40, 40)"  # --high
     responder.context.close()
     officer.context.close()
+
+
+def test_open_an_incident_from_an_alert(app: Console, browser: Browser) -> None:
+    alert = app.alerts[3]  # suggests the unauthorized-access playbook
+    assert alert.playbook == "unauthorized-access"
+    headers = {"Authorization": f"Bearer {app.tokens[Role.RESPONDER]}"}
+    body = {"title": "From alerts", "severity": "high", "alert_ids": [alert.id, "no-such-alert"]}
+    before = api(app, Role.AUDITOR, "/incidents", size=500).json()["count"]
+    refused = httpx.post(f"{app.url}/incidents", json=body, headers=headers, timeout=60)
+    assert refused.status_code == 422 and "no-such-alert" in refused.json()["detail"]
+    assert api(app, Role.AUDITOR, "/incidents", size=500).json()["count"] == before  # nothing was stored
+    by_api = httpx.post(f"{app.url}/incidents", json={**body, "alert_ids": [app.alerts[1].id]}, headers=headers,
+                        timeout=60).json()  # fmt: skip
+    assert by_api["alert_ids"] == [app.alerts[1].id] and by_api["alerts"][0]["id"] == app.alerts[1].id
+
+    auditor = open_page(browser)
+    login_token(auditor, app, Role.AUDITOR)
+    auditor.goto(f"{app.url}/console/alerts/{alert.id}")
+    expect(auditor.locator("#open-incident")).to_have_count(0)  # auditors read incidents, they do not open them
+    auditor.context.close()
+    page = open_page(browser)
+    login_token(page, app, Role.RESPONDER)
+    page.goto(f"{app.url}/console/alerts/{alert.id}")
+    expect(page.locator("#n-playbook")).to_have_value("unauthorized-access")  # the alert's suggestion
+    expect(page.locator("#n-severity")).to_have_value(alert.severity.value)
+    page.fill("#n-title", "Remote logon by alice, reported by the alert")
+    page.click("#open-incident")
+    page.wait_for_url(re.compile(r"/console/incidents/[^/]+$"))
+    expect(page.locator("#incident")).to_contain_text(alert.rule.title)  # the linked alert, with its link
+    expect(page.locator(f'#incident a[href="/console/alerts/{alert.id}"]')).to_be_visible()
+    stored = api(app, Role.AUDITOR, f"/incidents/{page.url.rsplit('/', 1)[1]}").json()
+    assert stored["alert_ids"] == [alert.id] and stored["playbook"] == "unauthorized-access"
+    assert stored["entity"] == {"kind": alert.entity.kind, "value": alert.entity.value}
+    page.context.close()
+
+
+def test_start_escalate_reassign_and_cancel_an_incident(app: Console, browser: Browser) -> None:
+    headers = {"Authorization": f"Bearer {app.tokens[Role.RESPONDER]}"}
+    body = {"title": "Walk-in report: yan's laptop stolen", "severity": "high", "entity": "user:yan"}
+    opened = httpx.post(f"{app.url}/incidents", json=body, headers=headers, timeout=60).json()
+    url = f"{app.url}/console/incidents/{opened['id']}"
+    auditor = open_page(browser)
+    login_token(auditor, app, Role.AUDITOR)
+    auditor.goto(url)
+    expect(auditor.locator("#h-actions")).to_have_count(0)  # auditors read only
+    auditor.context.close()
+
+    responder = open_page(browser)
+    login_token(responder, app, Role.RESPONDER)
+    responder.goto(url)
+    responder.select_option("#a-playbook", "brute-force")
+    responder.click("#start-playbook")
+    expect(step(responder, "page-on-duty")).to_have_attribute("data-status", "waiting")
+    expect(responder.locator("#start-playbook")).to_have_count(0)  # one playbook per incident
+    expect(responder.locator("#escalate")).to_have_count(0)  # escalating and cancelling are the officers'
+    expect(responder.locator("#cancel-incident")).to_have_count(0)
+    responder.fill("#a-assignee", "dave")
+    responder.click("#assign")
+    expect(responder.locator("#incident-saved")).to_be_visible()
+    expect(responder.locator("#timeline")).to_contain_text("reassigned")
+    responder.context.close()
+
+    officer = open_page(browser)
+    login_password(officer, app, Role.OFFICER)
+    officer.goto(url)
+    officer.fill("#a-escalate", "nobody answers the phone")
+    officer.click("#escalate")
+    expect(officer.locator("#timeline")).to_contain_text("escalation_requested")
+    officer.once("dialog", lambda dialog: dialog.accept())  # "Cancel this incident?"
+    officer.fill("#a-cancel", "duplicate of the laptop ticket")
+    officer.click("#cancel-incident")
+    expect(officer.locator("#incident-status")).to_have_attribute("data-status", "cancelled")
+    expect(officer.locator("#h-actions")).to_have_count(0)  # nothing more to do on a cancelled incident
+    officer.context.close()
+    stored = api(app, Role.AUDITOR, f"/incidents/{opened['id']}").json()
+    assert stored["playbook"] == "brute-force" and stored["assignee"] == "dave" and stored["status"] == "cancelled"
+    actions = [(e["actor"], e["action"]) for e in stored["timeline"]]
+    assert ("console-responder", "reassigned") in actions
+    assert (app.users[Role.OFFICER], "escalation_requested") in actions
+    assert (app.users[Role.OFFICER], "cancelled") in actions
 
 
 # --- screenshots ----------------------------------------------------------------------------------

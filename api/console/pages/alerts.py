@@ -16,6 +16,7 @@ from api.errors import ApiError, BadRequest
 from api.models.alerts import AlertAgg, AlertDetailPublic, AlertSearch, AlertUpdate, BulkAck
 from api.permissions import Permission
 from api.routes import alerts as alerts_api
+from api.routes.incidents import DeskDep
 from api.rules import RuleCatalog
 from api.tokens import Principal
 from api.triage import TRANSITIONS
@@ -83,9 +84,12 @@ def _detail(alert: AlertDetailPublic, **notice: Any) -> dict[str, Any]:
 
 
 @router.get("/{alert_id}", response_class=HTMLResponse)
-def alert_page(request: Request, user: Reader, alert_id: str, ip: ClientIp, es: EsDep, audit: AuditDep) -> HTMLResponse:
+def alert_page(
+    request: Request, user: Reader, alert_id: str, ip: ClientIp, es: EsDep, audit: AuditDep, d: DeskDep
+) -> HTMLResponse:
     alert = alerts_api.read_alert(user, alert_id, request, ip, es, audit)  # events audited as in the API
-    return render(request, "alert.html", user, rule_text=_rule_text(request, alert), **_detail(alert))
+    return render(request, "alert.html", user, rule_text=_rule_text(request, alert), playbooks=d.catalog.playbooks,
+                  severities=list(Severity), **_detail(alert))  # fmt: skip
 
 
 @router.post("/{alert_id}/triage", response_class=HTMLResponse)

@@ -1,7 +1,8 @@
 """Incidents: the list with deadline countdowns (overdue in red), opening one or a drill, and the
 incident page with its playbook's steps as a checklist (complete with evidence, approve or reject a
-containment, acknowledge, close), the timeline and the report export; the playbooks and the duty
-roster. Every read and change is the `/incidents`, `/playbooks` and `/duty` route functions'."""
+containment, acknowledge, escalate, reassign, start a playbook, close, cancel), the timeline and the
+report export; the playbooks and the duty roster. Every read and change is the `/incidents`,
+`/playbooks` and `/duty` route functions'."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from api.console.web import Page, render
 from api.errors import ApiError, BadRequest
 from api.models.incidents import (
+    Cancellation,
     Closure,
     ContainmentDecision,
     DrillCreate,
+    Escalation,
     IncidentCreate,
     IncidentPublic,
+    PlaybookStart,
     PlaybookText,
+    Reassignment,
     StepCompletion,
 )  # fmt: skip
 from api.permissions import Permission
@@ -63,14 +68,16 @@ def open_incident(
     entity: Annotated[str, Form()] = "",
     playbook: Annotated[str, Form()] = "",
     drill: Annotated[str, Form()] = "",
+    alert_ids: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
-    """Open an incident by hand (`POST /incidents`) or start a drill (`POST /incidents/drill`), then open it."""
+    """Open an incident by hand (`POST /incidents`, from an alert page with its id) or start a drill
+    (`POST /incidents/drill`), then open it."""
     try:
         if drill:
             opened = incidents_api.start_drill(user, DrillCreate(playbook=playbook), d, Response())
         else:
             body = IncidentCreate(title=title, severity=Severity(severity), entity=entity or None,
-                                  playbook=playbook or None)  # fmt: skip
+                                  playbook=playbook or None, alert_ids=alert_ids or [])  # fmt: skip
             opened = incidents_api.open_incident(user, body, d, Response())
     except ValueError as exc:
         raise BadRequest(str(exc).splitlines()[-1]) from None
@@ -91,7 +98,8 @@ def _incident(request: Request, user: Principal, d: DeskDep, incident_id: str, *
     incident = incidents_api.get_incident(user, incident_id, d, Response())
     steps = _playbook_steps(d, incident)
     fields = {step_id: step.evidence for step_id, step in steps.items() if isinstance(step, ManualStep)}
-    return render(request, "incident.html", user, incident=incident, step_defs=steps, evidence_fields=fields, **notice)
+    return render(request, "incident.html", user, incident=incident, step_defs=steps, evidence_fields=fields,
+                  playbooks=d.catalog.playbooks, **notice)  # fmt: skip
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
@@ -157,6 +165,57 @@ def close(
         return _incident(request, user, d, incident_id, error="cause, impact and lessons are all needed to close")
     return _acted(request, user, d, incident_id,
                   lambda: actions_api.close(user, incident_id, body, d, Response(), version or None))  # fmt: skip
+
+
+@router.post("/incidents/{incident_id}/escalate", response_class=HTMLResponse)
+def escalate(
+    request: Request, user: Acknowledger, d: DeskDep, incident_id: str, reason: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    if not reason.strip():
+        return _incident(request, user, d, incident_id, error="a reason is needed to escalate")
+    body = Escalation(reason=reason.strip())
+    return _acted(request, user, d, incident_id,
+                  lambda: actions_api.escalate(user, incident_id, body, d, Response(), version or None))  # fmt: skip
+
+
+@router.post("/incidents/{incident_id}/assign", response_class=HTMLResponse)
+def assign(
+    request: Request, user: Responder, d: DeskDep, incident_id: str, assignee: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    if not assignee.strip():
+        return _incident(request, user, d, incident_id, error="name the new assignee")
+    body = Reassignment(assignee=assignee.strip())
+    return _acted(request, user, d, incident_id,
+                  lambda: actions_api.assign(user, incident_id, body, d, Response(), version or None))  # fmt: skip
+
+
+@router.post("/incidents/{incident_id}/cancel", response_class=HTMLResponse)
+def cancel(
+    request: Request, user: Closer, d: DeskDep, incident_id: str, reason: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    if not reason.strip():
+        return _incident(request, user, d, incident_id, error="a reason is needed to cancel")
+    body = Cancellation(reason=reason.strip())
+    return _acted(request, user, d, incident_id,
+                  lambda: actions_api.cancel(user, incident_id, body, d, Response(), version or None))  # fmt: skip
+
+
+@router.post("/incidents/{incident_id}/playbook", response_class=HTMLResponse)
+def start_playbook(
+    request: Request, user: Responder, d: DeskDep, incident_id: str, playbook: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    if not playbook:
+        return _incident(request, user, d, incident_id, error="choose a playbook")
+    body = PlaybookStart(playbook=playbook)
+
+    def run() -> None:
+        actions_api.start_playbook(user, incident_id, body, d, Response(), version or None)
+
+    return _acted(request, user, d, incident_id, run)
 
 
 @router.get("/admin/playbooks", response_class=HTMLResponse)
