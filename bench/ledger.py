@@ -14,7 +14,8 @@ hash of its Kafka key, as the producer spreads entities).
 The two alternate per batch (the machine is shared: load that comes and goes weighs on both), into
 the same daily indices (created beforehand). Each rate is its documents over its summed time. The
 last line is one JSON object with both rates, the ratio (b)/(a), the CPU the ledger adds per 1,000
-documents in this process, and the ledger's size beside the logs'.
+documents in this process, the share of (b)'s time spent writing the ledger entries (their bulk
+request), and the ledger's size beside the logs'.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def main() -> None:
         create_indices(es, docs)
         writer = LedgerWriter(es, "bench")
         batches = [docs[i : i + args.batch_size] for i in range(0, len(docs), args.batch_size)]
-        plain_s = ledger_s = ledger_cpu = 0.0
+        plain_s = ledger_s = ledger_cpu = record_s = 0.0
         plain_n = ledger_n = entries = 0
         for number, batch in enumerate(batches):
             bodies = [doc for doc, _ in batch]
@@ -99,7 +100,10 @@ def main() -> None:
                 plain_n += len(batch)
                 continue
             cpu = self_cpu_seconds()
-            entries += writer.record(ledger_docs(es, bodies, [chain for _, chain in batch], result))
+            recorded = ledger_docs(es, bodies, [chain for _, chain in batch], result)
+            writing = time.perf_counter()
+            entries += writer.record(recorded)
+            record_s += time.perf_counter() - writing
             ledger_cpu += self_cpu_seconds() - cpu
             ledger_s += time.perf_counter() - started
             ledger_n += len(batch)
@@ -117,6 +121,7 @@ def main() -> None:
         print(json.dumps({"without_ledger_eps": round(without), "with_ledger_eps": round(with_ledger),
                           "ratio": round(with_ledger / without, 3), "ledger_entries": entries,
                           "ledger_cpu_ms_per_1k": round(1e6 * ledger_cpu / ledger_n, 1),
+                          "ledger_write_share": round(record_s / ledger_s, 3),
                           "ledger_store_ratio": round(ledger_bytes / max(logs_bytes, 1), 3)}))  # fmt: skip
     finally:
         local.down()

@@ -39,6 +39,8 @@ class RetentionScope(StrEnum):
 # the document the record becomes, set by the normaliser so the indexer need not decode the value.
 INDEX_HEADER = "vigil.index"
 ID_HEADER = "vigil.id"
+# Set when the value is the document in canonical form (`core.canonical.CANONICAL_FORM`).
+CANONICAL_HEADER = "vigil.canonical"
 
 LOGS_PATTERN = "logs-*"
 DEADLETTER_PATTERN = "vigil-deadletter-*"

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from core import clients
+from core.canonical import CANONICAL_FORM, canonical_bytes
 from core.clients import commit, poll_batches
 from core.errors import ParseError
 from core.models.ecs import EcsEvent
 from core.models.envelope import DeadLetter, RawEnvelope
-from core.names import ID_HEADER, INDEX_HEADER, Topic, deadletter_index, logs_index
+from core.names import CANONICAL_HEADER, ID_HEADER, INDEX_HEADER, Topic, deadletter_index, logs_index
 from core.settings import Settings
 from ingest.parsers.base import ParseContext
 from ingest.parsers.registry import parse_record
@@ -70,12 +71,13 @@ def encode_result(result: EcsEvent | DeadLetter) -> tuple[str, bytes, bytes, Hea
         value = result.model_dump_json(by_alias=True).encode()
         index = deadletter_index(result.timestamp.astimezone(UTC))
         return Topic.DEADLETTER.value, result.source.encode(), value, _routing(index, result.id)
-    value = result.model_dump_json(by_alias=True, exclude_none=True).encode()
+    # In canonical form, so the indexer's ledger digest is the SHA-256 of these bytes (`core.canonical`).
+    value = canonical_bytes(result.to_document())
     key = (result.vigil.entity or "").encode()
     if result.event.id is None or result.event.ingested is None:
         return Topic.EVENTS.value, key, value, []  # the indexer completes such a document itself
     index = logs_index(result.vigil.category, result.timestamp.astimezone(UTC))
-    return Topic.EVENTS.value, key, value, _routing(index, result.event.id)
+    return Topic.EVENTS.value, key, value, [*_routing(index, result.event.id), (CANONICAL_HEADER, CANONICAL_FORM)]
 
 
 def _routing(index: str, doc_id: str) -> Headers:
