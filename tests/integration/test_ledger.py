@@ -102,7 +102,7 @@ def verify(es: Elasticsearch, settings: Settings, index: str) -> dict[str, objec
 
 
 @pytest.fixture(scope="module")
-def indexed(settings: Settings, es: Elasticsearch) -> Counter[str]:
+def indexed(settings: Settings, es: Elasticsearch) -> Iterator[Counter[str]]:
     for topic in (Topic.EVENTS.value, Topic.DEADLETTER.value):
         clients.ensure_topics(settings)
         start_group_at_end(settings, settings.indexer_group, topic)
@@ -110,7 +110,9 @@ def indexed(settings: Settings, es: Elasticsearch) -> Counter[str]:
     assert len(events) > 2200
     indexer = index_through_the_indexer(settings, events)
     assert indexer.indexed == len(events)
-    return per_index(events)
+    yield per_index(events)
+    # 1996 is past retention for the tests that run the job at a later `now` (test_retention: 1999).
+    es.indices.delete(index="logs-*-1996.*,vigil-deadletter-1996.*", ignore_unavailable=True)
 
 
 def test_untouched_days_verify_clean_and_redelivery_is_not_tampering(
