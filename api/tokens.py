@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from api.permissions import Role
 from core.errors import ConfigError
+from core.files import write_atomic
 
 TOKEN_PREFIX = "vgl"
 TOKEN_RE = re.compile(rf"^{TOKEN_PREFIX}_(?P<id>[0-9a-f]{{8}})_(?P<secret>[A-Za-z0-9_-]{{43}})$")
@@ -184,14 +183,8 @@ class TokenStore:
 
     def _write(self, document: TokensFile) -> None:
         """Atomic replace, readable by the owner only: even hashes tell an attacker who holds which role."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-", suffix=".yaml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(
+            self.path,
+            yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False).encode(),
+            private=True,
+        )

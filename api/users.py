@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
-import tempfile
 import threading
 from datetime import UTC, datetime
 from functools import cache
@@ -25,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from api.permissions import Role
 from api.tokens import Principal, TokenName
 from core.errors import ConfigError
+from core.files import write_atomic
 
 # OWASP's scrypt floor (N=2^17, r=8, p=1) needs 128 MiB per check; 2^15 keeps 32 MiB, still far above bcrypt-cost
 # guessing rates, without letting a burst of logins exhaust a small API host's memory.
@@ -145,14 +144,8 @@ class UserStore:
             raise ConfigError(f"invalid users file {self.path}: {exc}") from exc
 
     def _write(self, document: UsersFile) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".users-", suffix=".yaml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(
+            self.path,
+            yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False).encode(),
+            private=True,
+        )
