@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import tempfile
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.permissions import Role
+from api.yaml_file import YamlFile
 from core.errors import ConfigError
 
 TOKEN_PREFIX = "vgl"
@@ -90,13 +87,10 @@ class TokenStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._records: dict[str, TokenRecord] = {}
+        self._file = YamlFile(path, TokensFile, "tokens file")
 
     def records(self) -> list[TokenRecord]:
-        self._refresh()
-        return list(self._records.values())
+        return list(self._file.current().tokens)
 
     def active_count(self, now: datetime | None = None) -> int:
         moment = now or datetime.now(UTC)
@@ -107,8 +101,7 @@ class TokenStore:
         match = TOKEN_RE.match(token)
         if not match:
             return None
-        self._refresh()
-        record = self._records.get(match["id"])
+        record = self._by_key().get(match["id"])
         if record is None or not hmac.compare_digest(record.hash, hash_token(token)):
             return None
         if not record.active(now or datetime.now(UTC)):
@@ -117,8 +110,7 @@ class TokenStore:
 
     def lookup(self, token_id: str, now: datetime | None = None) -> Principal | None:
         """The principal of an active token by id (a console session names its token by id only)."""
-        self._refresh()
-        record = self._records.get(token_id)
+        record = self._by_key().get(token_id)
         if record is None or not record.active(now or datetime.now(UTC)):
             return None
         return Principal(token_id=record.id, name=record.name, role=record.role)
@@ -126,8 +118,8 @@ class TokenStore:
     def create(self, name: str, role: Role, expires_in: timedelta | None = None) -> tuple[TokenRecord, str]:
         """Add a token; returns the record and the secret token, which is never stored or shown again."""
         now = datetime.now(UTC)
-        with self._lock:
-            document = self._read()
+        with self._file.lock:
+            document = self._file.read()
             if any(r.name == name and r.active(now) for r in document.tokens):
                 raise ConfigError(f"an active token named {name!r} exists: revoke it first or pick another name")
             token_id, token = new_token()
@@ -142,14 +134,14 @@ class TokenStore:
                 expires_at=now + expires_in if expires_in else None,
             )
             document.tokens.append(record)
-            self._write(document)
+            self._file.write(document)
         return record, token
 
     def revoke(self, key: str) -> TokenRecord:
         """Revoke by id or name; the record stays in the file (who held which token is history)."""
         now = datetime.now(UTC)
-        with self._lock:
-            document = self._read()
+        with self._file.lock:
+            document = self._file.read()
             matches = [i for i, r in enumerate(document.tokens) if key in (r.id, r.name) and r.revoked_at is None]
             if not matches:
                 raise ConfigError(f"no unrevoked token with id or name {key!r} in {self.path}")
@@ -157,41 +149,8 @@ class TokenStore:
                 raise ConfigError(f"{key!r} names {len(matches)} tokens: revoke by id")
             index = matches[0]
             document.tokens[index] = document.tokens[index].model_copy(update={"revoked_at": now})
-            self._write(document)
+            self._file.write(document)
         return document.tokens[index]
 
-    def _refresh(self) -> None:
-        try:
-            stat = self.path.stat()
-            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._stamp and (stamp is not None or not self._records):
-            return
-        with self._lock:
-            document = self._read()
-            self._records = {record.id: record for record in document.tokens}
-            self._stamp = stamp
-
-    def _read(self) -> TokensFile:
-        if not self.path.exists():
-            return TokensFile()
-        try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
-            return TokensFile.model_validate(data)
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ConfigError(f"invalid tokens file {self.path}: {exc}") from exc
-
-    def _write(self, document: TokensFile) -> None:
-        """Atomic replace, readable by the owner only: even hashes tell an attacker who holds which role."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-", suffix=".yaml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def _by_key(self) -> dict[str, TokenRecord]:
+        return {record.id: record for record in self._file.current().tokens}

@@ -11,19 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
-import tempfile
-import threading
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.permissions import Role
 from api.tokens import Principal, TokenName
+from api.yaml_file import YamlFile
 from core.errors import ConfigError
 
 # OWASP's scrypt floor (N=2^17, r=8, p=1) needs 128 MiB per check; 2^15 keeps 32 MiB, still far above bcrypt-cost
@@ -84,17 +81,13 @@ class UserStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._records: dict[str, UserRecord] = {}
+        self._file = YamlFile(path, UsersFile, "users file")
 
     def records(self) -> list[UserRecord]:
-        self._refresh()
-        return list(self._records.values())
+        return list(self._file.current().users)
 
     def get(self, name: str) -> UserRecord | None:
-        self._refresh()
-        return self._records.get(name)
+        return self._by_key().get(name)
 
     def authenticate(self, name: str, password: str) -> Principal | None:
         record = self.get(name)
@@ -104,55 +97,25 @@ class UserStore:
     def create(self, name: str, role: Role, password: str) -> UserRecord:
         if len(password) < MIN_PASSWORD:
             raise ConfigError(f"the password must have at least {MIN_PASSWORD} characters")
-        with self._lock:
-            document = self._read()
+        with self._file.lock:
+            document = self._file.read()
             if any(r.name == name for r in document.users):
                 raise ConfigError(f"a user named {name!r} exists in {self.path}")
             record = UserRecord(name=name, role=role, password=hash_password(password), created_at=datetime.now(UTC))
             document.users.append(record)
-            self._write(document)
+            self._file.write(document)
         return record
 
     def disable(self, name: str) -> UserRecord:
         """The record stays (who held which role is history); the user can no longer log in."""
-        with self._lock:
-            document = self._read()
+        with self._file.lock:
+            document = self._file.read()
             for index, record in enumerate(document.users):
                 if record.name == name and record.active:
                     document.users[index] = record.model_copy(update={"disabled_at": datetime.now(UTC)})
-                    self._write(document)
+                    self._file.write(document)
                     return document.users[index]
         raise ConfigError(f"no active user named {name!r} in {self.path}")
 
-    def _refresh(self) -> None:
-        try:
-            stat = self.path.stat()
-            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp == self._stamp and (stamp is not None or not self._records):
-            return
-        with self._lock:
-            self._records = {record.name: record for record in self._read().users}
-            self._stamp = stamp
-
-    def _read(self) -> UsersFile:
-        if not self.path.exists():
-            return UsersFile()
-        try:
-            return UsersFile.model_validate(yaml.safe_load(self.path.read_text(encoding="utf-8")) or {})
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ConfigError(f"invalid users file {self.path}: {exc}") from exc
-
-    def _write(self, document: UsersFile) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(document.model_dump(mode="json", exclude_none=True), sort_keys=False)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".users-", suffix=".yaml")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def _by_key(self) -> dict[str, UserRecord]:
+        return {record.name: record for record in self._file.current().users}

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.canonical import canonical_json, doc_sha256
 from core.errors import RetentionError
+from core.files import write_atomic
 from core.index_templates import install_templates
 from core.names import RetentionScope
 from core.settings import Settings
@@ -110,7 +111,7 @@ def archive_index(
             hashes.unlink()
             return previous
     manifest.entries.append(entry)
-    _atomic_write(folder / "manifest.json", manifest.model_dump_json(indent=2).encode())
+    write_atomic(folder / "manifest.json", manifest.model_dump_json(indent=2).encode())
     return entry
 
 
@@ -203,12 +204,6 @@ def _write_archive(lines: Iterator[str], data: Path, hashes: Path) -> int:
 def _gzip(path: Path) -> IO[bytes]:
     # mtime=0 and no file name in the header: the same documents always give the same bytes.
     return gzip.GzipFile(filename="", mode="wb", fileobj=path.open("wb"), mtime=0)  # type: ignore[return-value]
-
-
-def _atomic_write(path: Path, content: bytes) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
 
 
 def _check_files(folder: Path, entry: ArchivedIndex) -> None:

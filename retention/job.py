@@ -5,7 +5,8 @@ For each daily index the plan marks for deletion, in this order, each step a pre
 2. the active holds are read again (a hold placed since planning counts);
 3. with `archive`, the index is exported and the export checked (`retention.archive`);
 4. the documents each meeting hold protects are copied to its evidence index and verified;
-5. only then the index is deleted, and the deletion is recorded in `vigil-retention-log`.
+5. the day is retired in the integrity ledger (so its absence is not tampering);
+6. only then the index is deleted, and the deletion is recorded in `vigil-retention-log`.
 A failed step keeps the index and says why; the next run tries again. The document count is taken
 again just before the deletion: an index that received late events while it was processed is kept.
 Running the job twice deletes nothing more the second time: what was deleted is gone, what was
@@ -123,7 +124,9 @@ def apply_item(
         es.indices.refresh(index=index.name)
         if es.count(index=index.name)["count"] != docs:
             raise RetentionError(f"{index.name} received documents while it was processed; retried next run")
-        covered = chain_seqs(es, index.name)
+        # Retired in the ledger before the delete: a crash in between leaves a retired day whose documents
+        # are all still there (verifies clean), never a deleted day the ledger calls tampered with.
+        _retire_in_ledger(es, item, archived, chain_seqs(es, index.name))
         es.indices.delete(index=index.name)
     except NotFoundError:
         return Outcome(index=index.name, status="gone", reason="already gone (deleted by a concurrent run)")
@@ -132,15 +135,15 @@ def apply_item(
         return Outcome(index=index.name, status="kept", reason=f"kept: {exc}")
     outcome = Outcome(index=index.name, status="deleted", reason=item.reason, archived=archived, evidence=copies)
     _record(es, item, outcome, now)
-    _retire_in_ledger(es, item, outcome, covered)
     return outcome
 
 
-def _retire_in_ledger(es: Elasticsearch, item: PlanItem, outcome: Outcome, covered: dict[str, int]) -> None:
+def _retire_in_ledger(
+    es: Elasticsearch, item: PlanItem, archived: ArchivedIndex | None, covered: dict[str, int]
+) -> None:
     """So `vigil verify` does not report the deleted documents as tampering (dead letters: no ledger)."""
     if item.index.scope is RetentionScope.DEADLETTER:
         return
-    archived = outcome.archived
     record_retired(es, RetiredEntry(
         index=item.index.name, category=item.index.scope.value, day=item.index.day, heads=covered,
         docs=item.index.docs, reason=item.reason, archive_file_sha256=archived.file_sha256 if archived else None,

@@ -203,6 +203,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "incidents.start_drill": ("Start a drill with this playbook", "用此预案开始演练"),
     "incidents.overdue": ("overdue", "已超时"),
     "incidents.left": ("left", "剩余"),
+    # An incident resolved, closed or cancelled before a deadline was met: no countdown any more.
+    "incidents.not_met": ("not met, incident ended", "未达成，事件已结束"),
     "incidents.detected": ("Detected", "发现时间"),
     "incidents.contacted": ("On-duty contact", "值班响应"),
     "incidents.acknowledge": ("On-duty contact made", "值班人员已响应"),

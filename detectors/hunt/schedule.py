@@ -21,7 +21,6 @@ what happened while it was off (as in the stream, whose matches of a disabled ru
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -34,6 +33,7 @@ from kafka import KafkaProducer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import VigilError
+from core.files import write_atomic
 from core.settings import Settings
 from detectors.alerting import AlertingSettings
 from detectors.hunt.convert import Conversion
@@ -109,14 +109,7 @@ class HuntCheckpointStore:
                                       "move it away to restart this rule from its lookback") from exc  # fmt: skip
 
     def save(self, checkpoint: HuntCheckpoint) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(checkpoint.rule_id)
-        tmp = path.with_suffix(".json.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(checkpoint.model_dump_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_atomic(self.path(checkpoint.rule_id), checkpoint.model_dump_json().encode())
 
 
 class HuntScheduler:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import CollectorError
+from core.files import write_atomic
 
 
 class FilePosition(BaseModel):
@@ -38,18 +37,4 @@ def load_checkpoints(path: Path) -> Checkpoints:
 
 def save_checkpoints(path: Path, checkpoints: Checkpoints) -> None:
     """Write atomically: a crash leaves the previous checkpoint or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(checkpoints.model_dump_json().encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
+    write_atomic(path, checkpoints.model_dump_json().encode())
