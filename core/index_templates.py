@@ -16,6 +16,7 @@ from core.names import (
     HOLDS_INDEX,
     INCIDENTS_INDEX,
     LEDGER_INDEX,
+    REPORTS_INDEX,
     RETENTION_LOG_INDEX,
     Category,
 )
@@ -225,3 +226,19 @@ def install_incident_template(es: Elasticsearch, settings: Settings) -> None:
         priority=500,
         template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": INCIDENT_PROPERTIES}},
     )
+
+
+def install_reports_template(es: Elasticsearch, settings: Settings) -> None:
+    """`vigil-reports`: patrol record versions (reports) and the rules summary the detection workers store,
+    so whichever writes first creates the index with these settings (not one replica on a single node)."""
+    es.indices.put_index_template(
+        name="vigil-reports",
+        index_patterns=[REPORTS_INDEX],
+        priority=500,
+        template={"settings": {"number_of_shards": 1, "number_of_replicas": settings.es_replicas}, "mappings": {
+            "dynamic_templates": DYNAMIC_TEMPLATES,
+            # The content is kept, not searched: disabling it keeps the mapping small and fixed.
+            "properties": {"day": DATE, "version": {"type": "integer"}, "generated_at": DATE, "signed_at": DATE,
+                           "findings": TEXT, "actions": TEXT, "remarks": TEXT,
+                           "content": {"type": "object", "enabled": False}}}},
+    )  # fmt: skip

@@ -19,8 +19,10 @@ from datetime import datetime
 
 from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
+from core.index_templates import install_reports_template
 from core.models.rules import RulesSummary, RuleState
 from core.names import REPORTS_INDEX, RULE_STATE_INDEX, RULES_SUMMARY_ID
+from core.settings import Settings
 from detectors.sigma.engine import SigmaEngine
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ def rules_summary(engine: SigmaEngine, disabled: frozenset[str], at: datetime) -
                         disabled=sorted(disabled & loaded))  # fmt: skip
 
 
-def store_rules_summary(es: Elasticsearch, summary: RulesSummary) -> None:
+def store_rules_summary(es: Elasticsearch, settings: Settings, summary: RulesSummary) -> None:
     """The patrol record's "rules loaded" section reads this document (`reports.patrol.read_rules_summary`)."""
+    install_reports_template(es, settings)
     es.index(index=REPORTS_INDEX, id=RULES_SUMMARY_ID, document={"kind": "rules", **summary.model_dump(mode="json")})

@@ -187,7 +187,7 @@ class StreamWorker:
         if not self.sigma_alerts or not (changed or force):
             return
         try:
-            store_rules_summary(self.es, rules_summary(self.engine, self.switch.disabled, self.clock()))
+            store_rules_summary(self.es, self.settings, rules_summary(self.engine, self.switch.disabled, self.clock()))
         except (ApiError, TransportError) as exc:
             log.warning("rules summary not stored (%s); the patrol record shows the previous one", exc)
 

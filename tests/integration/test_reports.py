@@ -159,7 +159,7 @@ def seeded(es: Elasticsearch, settings: Settings) -> None:
     for s in samples:
         ops += [{"index": {"_index": HEALTH_INDEX, "_id": s.id}}, s.model_dump(mode="json")]
     assert not es.bulk(operations=ops, refresh=True)["errors"]
-    store_rules_summary(es, RulesSummary(loaded=120, skipped=7, correlations=3, at=local(DAY, 8),
+    store_rules_summary(es, settings, RulesSummary(loaded=120, skipped=7, correlations=3, at=local(DAY, 8),
                                          skipped_by_reason={"unsupported_logsource": 7}, disabled=["rule-a"]))
     es.indices.refresh(index="logs-*,vigil-deadletter-*,vigil-reports")
 
