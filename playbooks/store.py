@@ -134,6 +134,9 @@ class IncidentStore:
 
     def needing_work(self, now: datetime) -> list[str]:
         """Incidents with a timer due by `now`, a running step or an unsent message."""
+        if self.es.indices.exists(index=INCIDENTS_INDEX):
+            # Saves do not wait for a refresh; the tick must see the timer a save just set, or it fires late.
+            self.es.indices.refresh(index=INCIDENTS_INDEX)
         query = {"bool": {"should": [{"range": {"wake_at": {"lte": now.isoformat()}}}, {"term": {"work": True}}],
                           "minimum_should_match": 1}}  # fmt: skip
         return [v.incident.id for v in self._all(query)]
