@@ -188,6 +188,8 @@ def test_keyboard_navigation_of_the_queue(app: Console, browser: Browser) -> Non
     login_token(page, app, Role.RESPONDER)
     page.goto(f"{app.url}/console/alerts")
     rows = page.locator("#queue-table tbody tr")
+    # The keys are bound once the queue's script has wired the table (htmx may swap it in after load).
+    expect(page.locator("#queue-table[data-keys]")).to_have_count(1)
     page.keyboard.press("j")
     page.keyboard.press("j")
     expect(rows.nth(1)).to_have_class(re.compile(r"\bfocused\b"))
