@@ -21,7 +21,9 @@ from core.models.incident import (
 )
 
 
-class IncidentSummary(PublicModel):
+class IncidentBase(PublicModel):
+    """What a list row and the whole incident both show."""
+
     id: str
     title: str
     severity: Severity
@@ -31,13 +33,16 @@ class IncidentSummary(PublicModel):
     playbook: str | None
     entity: EntityRef | None
     assignee: str | None
-    alert_count: int
     detected_at: AwareDatetime
     opened_at: AwareDatetime
     contacted_at: AwareDatetime | None
     reported_at: AwareDatetime | None
     closed_at: AwareDatetime | None
     deadlines: list[IncidentDeadline]
+
+
+class IncidentSummary(IncidentBase):
+    alert_count: int
     version: str
 
     @classmethod
@@ -50,33 +55,18 @@ class IncidentsPublic(PublicModel):
     count: int
 
 
-class IncidentPublic(PublicModel):
+class IncidentPublic(IncidentBase):
     """One incident whole: steps, deadlines, contacts, timeline, messages, and its alerts."""
 
-    id: str
-    title: str
-    severity: Severity
-    status: IncidentStatus
-    serious: bool
-    drill: bool
-    playbook: str | None
-    entity: EntityRef | None
-    assignee: str | None
     alert_ids: list[str]
     rule_ids: list[str]
     tags: list[str]
     first_seen: AwareDatetime | None
     last_seen: AwareDatetime | None
-    detected_at: AwareDatetime
-    opened_at: AwareDatetime
     opened_by: str
-    contacted_at: AwareDatetime | None
     contacted_by: str | None
-    reported_at: AwareDatetime | None
-    closed_at: AwareDatetime | None
     updated_at: AwareDatetime
     steps: list[StepState]
-    deadlines: list[IncidentDeadline]
     contacts: list[ContactAttempt]
     outbox: list[Outgoing]
     timeline: list[TimelineEntry]
