@@ -8,10 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
 
-from core import clients
 from core.index_templates import install_templates
 from core.models.ecs import EcsEvent
 from core.names import LOGS_PATTERN, Topic
@@ -62,17 +59,3 @@ def sources_scope(events: Iterable[EcsEvent]) -> dict[str, object]:
 
 def rule_paths() -> list[Path]:
     return [dataset("sigma", d) for d in ("rules", "rules-threat-hunting", "rules-emerging-threats")]
-
-
-def start_group_at_end(settings: Settings, group: str, topic: str) -> None:
-    """Commit the group's offsets at the topic's current end: its worker then reads only what the test
-    produces next, not the backlog every earlier test of the session left on the shared topic."""
-    consumer = clients.consumer(settings, group)  # no topics: joins no group, commits for it
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        assert partitions, f"no partitions for {topic}"
-        consumer.assign(partitions)
-        consumer.seek_to_end(*partitions)
-        consumer.commit({tp: OffsetAndMetadata(consumer.position(tp), "", -1) for tp in partitions})
-    finally:
-        consumer.close()

@@ -28,6 +28,7 @@ from core.settings import Settings
 from ingest.normaliser import normalise
 from stack.local import LocalStack
 from tests.datasets import dataset
+from tests.integration.events_support import start_pipeline_at_end
 from tests.integration.test_pipeline_e2e import run_workers
 from tests.integration.test_pipeline_faults import garbage_lines
 
@@ -95,6 +96,7 @@ def oracle(body: bytes, text: TextBatch | None, settings: Settings, default_sour
 
 @pytest.fixture(scope="module")
 def corpus(client: TestClient, tokens: dict[Role, str], api_settings: Settings, es: Elasticsearch) -> Corpus:
+    start_pipeline_at_end(api_settings)
     admin = {**auth(tokens[Role.ADMIN]), **NDJSON}
     responses = {}
     # OpenSSH as plain text lines of one source.

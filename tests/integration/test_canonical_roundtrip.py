@@ -23,7 +23,7 @@ from core.canonical import canonical_bytes
 from core.index_templates import install_templates
 from core.ledger_store import read_index
 from core.models.ecs import EcsEvent, Winlog
-from core.names import Category, Topic
+from core.names import Category
 from core.settings import Settings
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.indexer import Indexer
@@ -31,8 +31,7 @@ from ingest.normaliser import encode_result, normalise
 from retention.integrity import verify_day
 from stack.local import LocalStack
 from tests.datasets import dataset
-from tests.integration.events_support import produce_events
-from tests.integration.hunt_support import start_group_at_end
+from tests.integration.events_support import produce_events, start_indexer_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -88,9 +87,7 @@ def test_awkward_documents_round_trip_to_the_same_bytes_and_verify_clean(es: Ela
     es.indices.create(index=index, mappings={"properties": {"winlog": winlog}})
     try:
         sent = {e.event.id: encode_result(e)[2] for e in events}
-        for topic in (Topic.EVENTS.value, Topic.DEADLETTER.value):
-            clients.ensure_topics(settings)
-            start_group_at_end(settings, settings.indexer_group, topic)
+        start_indexer_at_end(settings)
         produce_events(settings, events)
         indexer = Indexer(settings)
         thread = threading.Thread(target=indexer.run, kwargs={"idle_exit_s": 6})

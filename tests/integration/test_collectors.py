@@ -33,6 +33,7 @@ from ingest.collectors.runner import Collectors
 from ingest.collectors.sources import SourcesConfig
 from stack.local import free_port
 from tests.datasets import lines
+from tests.integration.events_support import start_pipeline_at_end
 from tests.integration.test_pipeline_e2e import landed, run_workers
 from tests.integration.test_pipeline_faults import garbage_lines
 
@@ -122,6 +123,7 @@ def octet(message: bytes) -> bytes:
 
 
 def test_syslog_udp_and_tcp_land_once_on_kafka_and_in_elasticsearch(settings: Settings) -> None:
+    start_pipeline_at_end(settings)
     source = "it-syslog-wire"
     real = [line.encode("utf-8", "surrogateescape") for line in lines("loghub", "OpenSSH", "OpenSSH_2k.log")]
     real += [line.encode("utf-8", "surrogateescape") for line in lines("loghub", "Linux", "Linux_2k.log")]
@@ -152,6 +154,7 @@ def test_syslog_udp_and_tcp_land_once_on_kafka_and_in_elasticsearch(settings: Se
 
 
 def test_garbage_over_syslog_is_dead_lettered_and_good_lines_indexed(settings: Settings) -> None:
+    start_pipeline_at_end(settings)
     source = "it-syslog-garbage"
     good = [b"<38>" + line.encode("utf-8", "surrogateescape") for line in lines("loghub", "OpenSSH", "OpenSSH_2k.log")]
     bad = garbage_lines(10_000, seed=11)

@@ -20,8 +20,8 @@ from detectors.hunt.run import Hunter
 from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
 from detectors.pipeline import alerting_settings
 from detectors.stream import StreamWorker
-from tests.integration.events_support import produce_events
-from tests.integration.hunt_support import attack_events, index_events, sources_scope, start_group_at_end
+from tests.integration.events_support import produce_events, start_group_at_end
+from tests.integration.hunt_support import attack_events, index_events, sources_scope
 
 pytestmark = pytest.mark.integration
 

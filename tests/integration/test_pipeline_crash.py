@@ -17,6 +17,7 @@ from core import clients
 from core.settings import Settings
 from ingest.collectors.file_import import iter_file_envelopes, publish
 from tests.datasets import dataset
+from tests.integration.events_support import start_pipeline_at_end
 from tests.integration.test_pipeline_e2e import landed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -38,7 +39,7 @@ def _worker(settings: Settings, role: str, idle_exit: float | None = None) -> su
 
 def test_kill_9_mid_run_loses_and_duplicates_nothing(settings: Settings) -> None:
     rng = random.Random(2026)
-    clients.ensure_topics(settings)
+    start_pipeline_at_end(settings)
     producer = clients.producer(settings)
     sources = []
     for copy in range(5):

@@ -16,6 +16,7 @@ from ingest.collectors.file_import import iter_file_envelopes, publish
 from ingest.indexer import Indexer
 from ingest.normaliser import Normaliser
 from tests.datasets import dataset
+from tests.integration.events_support import start_pipeline_at_end
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def run_workers(settings: Settings) -> tuple[Normaliser, Indexer]:
 
 
 def test_mixed_corpus_lands_exactly_once(settings: Settings) -> None:
-    clients.ensure_topics(settings)
+    start_pipeline_at_end(settings)
     producer = clients.producer(settings)
     sent = 0
     for parts, fmt in CORPUS:

@@ -17,6 +17,7 @@ from ingest.indexer import Indexer
 from ingest.normaliser import Normaliser
 from stack.local import LocalStack
 from tests.datasets import dataset
+from tests.integration.events_support import start_pipeline_at_end
 from tests.integration.test_pipeline_e2e import landed, run_workers
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def test_garbage_is_dead_lettered_and_good_lines_still_flow(settings: Settings, 
     mixed.extend(good)
     path = tmp_path / "mixed.log"
     path.write_bytes(b"\n".join(mixed) + b"\n")
-    clients.ensure_topics(settings)
+    start_pipeline_at_end(settings)
     producer = clients.producer(settings)
     sent = publish(iter_file_envelopes(path, source="fault-garbage", max_line_bytes=settings.max_line_bytes), producer)
     producer.close()
@@ -71,7 +72,7 @@ def test_garbage_is_dead_lettered_and_good_lines_still_flow(settings: Settings, 
 def test_elasticsearch_outage_loses_nothing(settings: Settings, stack: LocalStack, tmp_path: Path) -> None:
     source = "fault-es-outage"
     corpus = dataset("loghub", "Linux", "Linux_2k.log")
-    clients.ensure_topics(settings)
+    start_pipeline_at_end(settings)
     producer = clients.producer(settings)
     sent = publish(iter_file_envelopes(corpus, source=source), producer)
     producer.close()

@@ -36,6 +36,7 @@ from playbooks.runtime import build_engine
 from retention.holds import get_hold, list_holds
 from tests.datasets import dataset
 from tests.integration.playbooks_support import (
+    clear_incidents,
     incidents_about,
     keys_of,
     produce_alerts,
@@ -58,6 +59,11 @@ def es(settings: Settings) -> Iterator[Elasticsearch]:
     client = clients.es_client(settings)
     yield client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_incidents(es: Elasticsearch) -> None:
+    clear_incidents(es)
 
 
 def _replayed_alerts(settings: Settings) -> list[Alert]:

@@ -28,6 +28,7 @@ from core.settings import Settings
 from playbooks import transitions
 from playbooks.desk import Desk
 from tests.integration.playbooks_support import (
+    clear_incidents,
     incidents_about,
     keys_of,
     produce_alerts,
@@ -94,6 +95,11 @@ class Worker:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_incidents(es: Elasticsearch) -> None:
+    clear_incidents(es)
 
 
 def _incident(es: Elasticsearch, entity: str) -> Incident | None:

@@ -31,8 +31,8 @@ from detectors.sigma import SigmaEngine
 from detectors.stream import StreamWorker
 from reports.patrol import read_rules_summary
 from tests.datasets import dataset
-from tests.integration.events_support import produce_events
-from tests.integration.hunt_support import attack_events, start_group_at_end
+from tests.integration.events_support import produce_events, start_group_at_end
+from tests.integration.hunt_support import attack_events
 
 pytestmark = pytest.mark.integration
 
