@@ -225,6 +225,8 @@ class Engine:
         self.store.ensure()
         self.tick()  # resume: whatever was due or half done when the last worker stopped
         consumer = clients.consumer(self.settings, self.settings.playbooks_group, Topic.ALERTS.value)
+        logger.info("playbooks worker: %d playbooks, group %s, reading %s", len(self.catalog.ids()),
+                    self.settings.playbooks_group, Topic.ALERTS.value)  # fmt: skip
         idle = 0.0
         try:
             while not self.stop_event.is_set():
