@@ -19,7 +19,8 @@ from api.permissions import Role
 from api.tokens import TokenStore
 from core import clients
 from core.index_templates import install_templates
-from core.names import logs_index
+from core.models.alert import Alert, AlertDraft, AlertOrigin, DetectorKind, EntityRef, RuleRef, Severity, Summary
+from core.names import ALERTS_INDEX, logs_index
 from core.settings import Settings
 from playbooks.engine import Engine
 from playbooks.runtime import build_engine
@@ -175,3 +176,34 @@ def test_playbooks_and_roster(client: TestClient, tokens: dict[Role, str]) -> No
     assert not checked["valid"] and checked["problems"][0]["line"] == 6 and "dance" in checked["problems"][0]["message"]
     roster = client.get("/duty/roster", headers=auditor).json()
     assert roster["on_duty"] == ["alice", "bob"] and roster["chain"] == ["alice", "bob", "carol"]
+
+
+def stored_alert(es: Elasticsearch, user: str) -> Alert:
+    now = datetime.now(UTC)
+    draft = AlertDraft(rule=RuleRef(id="vigil-policy-gaps", title="Gaps test", kind=DetectorKind.POLICY, version=None),
+                       severity=Severity.HIGH, tags=[], entity=EntityRef.parse(f"user:{user}"), dedup_key=user,
+                       event_ids=[], event_count=1, first_seen=now, last_seen=now,
+                       summary=Summary(en=f"about {user}", zh=f"{user} 测试告警"), playbook=None)  # fmt: skip
+    alert = Alert.of(draft, origin=AlertOrigin.STREAM, raised_at=now)
+    es.index(index=ALERTS_INDEX, id=alert.id, document=alert.to_document(), refresh=True)
+    return alert
+
+
+def test_an_alert_lists_the_incidents_that_contain_it(client: TestClient, tokens: dict[Role, str],
+                                                      es: Elasticsearch) -> None:  # fmt: skip
+    user = f"grouped-{uuid.uuid4().hex[:8]}"
+    alert, alone = stored_alert(es, user), stored_alert(es, f"{user}-alone")
+    responder, auditor = as_(tokens, Role.RESPONDER), as_(tokens, Role.AUDITOR)
+    assert client.get(f"/alerts/{alert.id}", headers=auditor).json()["incidents"] == []
+    opened = [client.post("/incidents", headers=responder, json={
+        "title": f"{user} #{n}", "severity": "high", "alert_ids": [alert.id], "playbook": playbook}).json()
+        for n, playbook in enumerate(("brute-force", None))]  # fmt: skip
+    client.post(f"/incidents/{opened[1]['id']}/cancel", headers=as_(tokens, Role.OFFICER), json={"reason": "duplicate"})
+    for headers in (responder, auditor):  # auditors read incidents too (not the events)
+        listed = client.get(f"/alerts/{alert.id}", headers=headers).json()["incidents"]
+        assert {i["id"]: (i["playbook"], i["status"]) for i in listed} == {
+            opened[0]["id"]: ("brute-force", opened[0]["status"]),
+            opened[1]["id"]: (None, "cancelled"),
+        }
+        assert all(set(i) == {"id", "title", "playbook", "status", "severity", "drill", "opened_at"} for i in listed)
+    assert client.get(f"/alerts/{alone.id}", headers=auditor).json()["incidents"] == []

@@ -468,9 +468,20 @@ def test_open_an_incident_from_an_alert(app: Console, browser: Browser) -> None:
     page.wait_for_url(re.compile(r"/console/incidents/[^/]+$"))
     expect(page.locator("#incident")).to_contain_text(alert.rule.title)  # the linked alert, with its link
     expect(page.locator(f'#incident a[href="/console/alerts/{alert.id}"]')).to_be_visible()
-    stored = api(app, Role.AUDITOR, f"/incidents/{page.url.rsplit('/', 1)[1]}").json()
+    incident_id = page.url.rsplit("/", 1)[1]
+    stored = api(app, Role.AUDITOR, f"/incidents/{incident_id}").json()
     assert stored["alert_ids"] == [alert.id] and stored["playbook"] == "unauthorized-access"
     assert stored["entity"] == {"kind": alert.entity.kind, "value": alert.entity.value}
+    # Back on the alert: the incident it is now in, with its playbook and status, linked.
+    page.goto(f"{app.url}/console/alerts/{alert.id}")
+    row = page.locator("#alert-incidents tr", has=page.locator(f'a[href="/console/incidents/{incident_id}"]'))
+    expect(row).to_contain_text("unauthorized-access")
+    listed = {i["id"]: i for i in api(app, Role.AUDITOR, f"/alerts/{alert.id}").json()["incidents"]}
+    expect(row).to_contain_text(listed[incident_id]["title"])
+    row.locator("a").click()
+    page.wait_for_url(re.compile(f"/console/incidents/{incident_id}$"))
+    page.goto(f"{app.url}/console/alerts/{app.alerts[2].id}")  # in no incident
+    expect(page.locator("#alert-incidents-none")).to_be_visible()
     page.context.close()
 
 
