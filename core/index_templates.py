@@ -152,6 +152,8 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": ALERT_PROPERTIES}},
     )
     install_ledger_template(es, settings)
+    install_rule_state_template(es, settings)
+    install_entities_template(es, settings)
 
 
 def install_ledger_template(es: Elasticsearch, settings: Settings) -> None:

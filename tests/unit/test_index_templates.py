@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.index_templates import install_entities_template, install_rule_state_template
+from core.index_templates import install_entities_template, install_rule_state_template, install_templates
 from core.names import ENTITIES_INDEX, RULE_STATE_INDEX
 from core.settings import Settings
 
@@ -46,3 +46,10 @@ def test_entities_template_covers_copies_beside_the_inventory() -> None:
     install_entities_template(es, Settings())
     assert es.indices.templates["vigil-entities"]["index_patterns"] == [ENTITIES_INDEX, f"{ENTITIES_INDEX}-*"]
     assert es.indices.templates["vigil-entities"]["template"]["mappings"]["date_detection"] is False
+
+
+def test_the_start_up_install_includes_them() -> None:
+    """The indexer and the alert store install every template at start: whoever creates these first."""
+    es = RecordingEs()
+    install_templates(es, Settings())
+    assert {"vigil-rule-state", "vigil-entities"} <= es.indices.templates.keys()
