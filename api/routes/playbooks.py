@@ -26,6 +26,7 @@ from api.models.incidents import (
 from api.routes.incidents import DeskDep
 from api.tokens import Principal
 from core.errors import ConfigError
+from playbooks.desk import Desk
 from playbooks.errors import ConcurrentModification
 from playbooks.loader import LoadedPlaybook, Problem, load_text
 from playbooks.roster_file import NoRosterFile
@@ -165,7 +166,7 @@ def replace_roster(
 
 
 def save_roster(
-    user: Principal, text: str, if_match: str | None, d: DeskDep, audit: AuditTrail, request: Request, ip: str | None
+    user: Principal, text: str, if_match: str | None, d: Desk, audit: AuditTrail, request: Request, ip: str | None
 ) -> None:
     """The write behind `PUT /duty/roster` and the console's form. The change is in the audit trail before
     the file is replaced (an audit outage refuses the change, as it refuses a read of logs)."""
@@ -177,9 +178,9 @@ def save_roster(
 
     try:
         d.rosters.replace(text, if_match, record)
-    except NoRosterFile as exc:
-        raise errors.Conflict(str(exc)) from exc
-    except ConcurrentModification as exc:
+    except (NoRosterFile, ConcurrentModification) as exc:
         raise errors.Conflict(str(exc)) from exc
     except ConfigError as exc:
         raise errors.BadRequest(str(exc)) from exc
+    except OSError as exc:  # audited as attempted; the previous file is intact (write_atomic)
+        raise errors.BackendUnavailable(f"the duty roster could not be written: {exc}") from exc
