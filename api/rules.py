@@ -16,16 +16,11 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportErr
 
 from api.errors import BackendUnavailable, BadRequest
 from api.models.rules import EventResult, RuleState, RuleTestPublic
+from core.index_templates import install_rule_state_template
 from core.names import RULE_STATE_INDEX
 from core.settings import Settings
 from detectors.rule_state import read_rule_states
 from detectors.sigma.engine import SigmaEngine
-
-STATE_MAPPINGS: dict[str, Any] = {
-    "dynamic": False,
-    "properties": {"rule_id": {"type": "keyword"}, "enabled": {"type": "boolean"},
-                   "changed_by": {"type": "keyword"}, "changed_at": {"type": "date"}, "reason": {"type": "text"}},
-}  # fmt: skip
 
 
 class RuleCatalog:
@@ -55,23 +50,31 @@ def rule_states(es: Elasticsearch) -> dict[str, RuleState]:
 
 
 def set_rule_state(
-    es: Elasticsearch, rule_id: str, *, enabled: bool, by: str, reason: str | None, now: datetime | None = None
+    es: Elasticsearch,
+    settings: Settings,
+    rule_id: str,
+    *,
+    enabled: bool,
+    by: str,
+    reason: str | None,
+    now: datetime | None = None,
 ) -> RuleState:
     state = RuleState(rule_id=rule_id, enabled=enabled, changed_by=by, changed_at=now or datetime.now(UTC),
                       reason=reason)  # fmt: skip
     try:
-        _ensure_index(es)
+        _ensure_index(es, settings)
         es.index(index=RULE_STATE_INDEX, id=rule_id, document=state.model_dump(mode="json"), refresh="wait_for")
     except (ApiError, TransportError) as exc:
         raise BackendUnavailable(f"{RULE_STATE_INDEX} could not be written: {exc}") from exc
     return state
 
 
-def _ensure_index(es: Elasticsearch) -> None:
+def _ensure_index(es: Elasticsearch, settings: Settings) -> None:
     if es.indices.exists(index=RULE_STATE_INDEX):
         return
+    install_rule_state_template(es, settings)  # mapping and replicas from core, not Elasticsearch's defaults
     try:
-        es.indices.create(index=RULE_STATE_INDEX, mappings=STATE_MAPPINGS)
+        es.indices.create(index=RULE_STATE_INDEX)
     except BadRequestError as exc:  # created by a concurrent request in between
         if "resource_already_exists" not in str(exc):
             raise

@@ -12,12 +12,14 @@ from elasticsearch import Elasticsearch
 
 from core.names import (
     ALERTS_INDEX,
+    ENTITIES_INDEX,
     EVIDENCE_PREFIX,
     HOLDS_INDEX,
     INCIDENTS_INDEX,
     LEDGER_INDEX,
     REPORTS_INDEX,
     RETENTION_LOG_INDEX,
+    RULE_STATE_INDEX,
     Category,
 )
 from core.settings import Settings
@@ -150,6 +152,8 @@ def install_templates(es: Elasticsearch, settings: Settings) -> None:
         template={"settings": _settings(settings), "mappings": {"dynamic": False, "properties": ALERT_PROPERTIES}},
     )
     install_ledger_template(es, settings)
+    install_rule_state_template(es, settings)
+    install_entities_template(es, settings)
 
 
 def install_ledger_template(es: Elasticsearch, settings: Settings) -> None:
@@ -241,4 +245,42 @@ def install_reports_template(es: Elasticsearch, settings: Settings) -> None:
             "properties": {"day": DATE, "version": {"type": "integer"}, "generated_at": DATE, "signed_at": DATE,
                            "findings": TEXT, "actions": TEXT, "remarks": TEXT,
                            "content": {"type": "object", "enabled": False}}}},
+    )  # fmt: skip
+
+
+# `vigil-rule-state` (core.models.rules.RuleState, `_id` = rule id): the rules API's enable/disable switch.
+RULE_STATE_PROPERTIES: dict[str, Any] = {
+    "rule_id": KEYWORD, "enabled": {"type": "boolean"}, "changed_by": KEYWORD, "changed_at": DATE, "reason": TEXT,
+}  # fmt: skip
+
+
+def install_rule_state_template(es: Elasticsearch, settings: Settings) -> None:
+    """Before the rules API first writes `vigil-rule-state` (a handful of documents: one shard)."""
+    es.indices.put_index_template(
+        name="vigil-rule-state",
+        index_patterns=[RULE_STATE_INDEX],
+        priority=500,
+        template={"settings": {"number_of_shards": 1, "number_of_replicas": settings.es_replicas},
+                  "mappings": {"dynamic": False, "properties": RULE_STATE_PROPERTIES}},
+    )  # fmt: skip
+
+
+# `vigil-entities` (detectors.inventory.entity_documents): every string of an entity is an exact keyword
+# (departments, clearances, hosts); no date detection, so a free-text field never turns into a date.
+ENTITIES_MAPPINGS: dict[str, Any] = {
+    "dynamic_templates": [{"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}],
+    "date_detection": False,
+    "properties": {"entity_kind": {"type": "keyword"}, "entity_key": {"type": "keyword"}},
+}
+
+
+def install_entities_template(es: Elasticsearch, settings: Settings) -> None:
+    """Before the inventory is first synced. `vigil-entities-*` too: a copy synced beside it (a staging
+    inventory, a test's own index) gets the same mapping and replicas."""
+    es.indices.put_index_template(
+        name="vigil-entities",
+        index_patterns=[ENTITIES_INDEX, f"{ENTITIES_INDEX}-*"],
+        priority=500,
+        template={"settings": {"number_of_shards": 1, "number_of_replicas": settings.es_replicas},
+                  "mappings": ENTITIES_MAPPINGS},
     )  # fmt: skip

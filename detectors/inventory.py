@@ -20,9 +20,11 @@ from elasticsearch import Elasticsearch, helpers
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ConfigError, VigilError
+from core.index_templates import install_entities_template
 from core.models.ecs import account_key, host_key
 from core.models.entity import Inventory, Resource, User, Vendor, WorkCalendar
 from core.names import ENTITIES_INDEX
+from core.settings import Settings
 
 
 class InventoryError(ConfigError):
@@ -297,11 +299,6 @@ def _match(table: list[tuple[Any, Any]], ip: str | None) -> Any:
 
 # --- Elasticsearch `vigil-entities` -------------------------------------------------------------
 
-_MAPPING = {
-    "dynamic_templates": [{"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}],
-    "date_detection": False,
-    "properties": {"entity_kind": {"type": "keyword"}, "entity_key": {"type": "keyword"}},
-}
 ENTITY_MODELS: dict[str, type[BaseModel]] = {"user": User, "resource": Resource, "vendor": Vendor,
                                       "calendar": WorkCalendar}  # fmt: skip
 
@@ -326,10 +323,13 @@ def entity_documents(inventory: Inventory) -> dict[str, dict[str, Any]]:
     }
 
 
-def sync_entities(es: Elasticsearch, inventory: Inventory, index: str = ENTITIES_INDEX) -> SyncResult:
+def sync_entities(
+    es: Elasticsearch, settings: Settings, inventory: Inventory, index: str = ENTITIES_INDEX
+) -> SyncResult:
     """Make the index hold exactly this inventory: upsert every entity, delete the ones gone."""
+    install_entities_template(es, settings)  # the index gets its mapping and replicas, however it is created
     if not es.indices.exists(index=index):
-        es.indices.create(index=index, mappings=_MAPPING)
+        es.indices.create(index=index)
     docs = entity_documents(inventory)
     actions = [{"_op_type": "index", "_index": index, "_id": doc_id, "_source": doc} for doc_id, doc in docs.items()]
     try:

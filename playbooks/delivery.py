@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from core.models.alert import Alert, AlertDraft, AlertOrigin, DetectorKind, EntityRef, RuleRef, Severity, Summary
 from core.models.incident import Incident, Outgoing
 from playbooks.progress import ALERTS_CHANNEL
-from playbooks.roster import Roster
+from playbooks.roster_file import RosterFile
 from playbooks.triggers import RESPONSE_RULES
 
 OVERDUE_RULE = RuleRef(id=next(iter(RESPONSE_RULES)), version="1", title="Response deadline overdue",
@@ -34,8 +34,8 @@ class Sent:
 
 
 class Dispatcher:
-    def __init__(self, notify_config: Any, roster: Roster, alert_sink: AlertSink | None, link: str | None) -> None:
-        self.config, self.roster, self.alert_sink, self.link = notify_config, roster, alert_sink, link
+    def __init__(self, notify_config: Any, roster: RosterFile, alert_sink: AlertSink | None, link: str | None) -> None:
+        self.config, self.rosters, self.alert_sink, self.link = notify_config, roster, alert_sink, link
 
     def send(self, incident: Incident, outgoing: Outgoing, now: datetime) -> Sent:
         if outgoing.channel == ALERTS_CHANNEL:
@@ -58,7 +58,7 @@ class Dispatcher:
         return Sent(bool(delivery.ok), str(delivery.detail))
 
     def _address(self, recipient: str, kind: str) -> str | None:
-        person = self.roster.people.get(recipient)
+        person = self.rosters.current().people.get(recipient)
         if person is None:
             return recipient
         if kind == "smtp":

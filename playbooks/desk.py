@@ -20,6 +20,7 @@ from playbooks.errors import ConcurrentModification, InvalidTransition, NotFound
 from playbooks.loader import Catalog, LoadedPlaybook
 from playbooks.progress import Context, advance
 from playbooks.roster import Roster
+from playbooks.roster_file import RosterFile
 from playbooks.runtime import catalog, roster, system_clock
 from playbooks.store import MAX_RETRIES, IncidentStore, Versioned
 
@@ -31,7 +32,12 @@ class Desk:
         self.settings, self.clock = settings, clock
         self.store = IncidentStore(es, settings)
         self.catalog: Catalog = catalog(settings)
-        self.roster: Roster = roster(settings)
+        self.rosters: RosterFile = roster(settings)
+
+    @property
+    def roster(self) -> Roster:
+        """The roster in force now: an edit of the file shows on the next request."""
+        return self.rosters.current()
 
     def playbook(self, playbook_id: str) -> LoadedPlaybook:
         try:

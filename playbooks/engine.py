@@ -30,6 +30,7 @@ from playbooks.delivery import Dispatcher
 from playbooks.loader import Catalog, LoadedPlaybook
 from playbooks.progress import ENGINE, Context, advance, finish, log
 from playbooks.roster import Roster
+from playbooks.roster_file import RosterFile
 from playbooks.schema import ContainStep, EnrichStep, PreserveStep, ReportStep
 from playbooks.store import IncidentStore
 from playbooks.triggers import choose, joins
@@ -43,13 +44,18 @@ RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10
 
 
 class Engine:
-    def __init__(self, settings: Settings, *, catalog: Catalog, roster: Roster, clock: Clock, store: IncidentStore,
-                 executor: Executor, dispatcher: Dispatcher) -> None:  # fmt: skip
-        self.settings, self.catalog, self.roster, self.clock = settings, catalog, roster, clock
+    def __init__(self, settings: Settings, *, catalog: Catalog, roster: RosterFile, clock: Clock,
+                 store: IncidentStore, executor: Executor, dispatcher: Dispatcher) -> None:  # fmt: skip
+        self.settings, self.catalog, self.rosters, self.clock = settings, catalog, roster, clock
         self.store, self.executor, self.dispatcher = store, executor, dispatcher
         self.stop_event = threading.Event()
         self.metrics = {"alerts": 0, "unmatched": 0, "invalid": 0, "opened": 0, "grouped": 0, "sent": 0,
                         "actions": 0}  # fmt: skip
+
+    @property
+    def roster(self) -> Roster:
+        """Looked up for every incident moved on: a roster saved meanwhile applies from the next page."""
+        return self.rosters.current()
 
     def context(self, incident: Incident) -> Context | None:
         if incident.playbook is None:

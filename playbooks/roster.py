@@ -68,7 +68,7 @@ class Roster(RosterModel):
         named = [p for s in self.shifts for p in s.people] + self.escalation
         unknown = sorted({p for p in named if p not in self.people})
         if unknown:
-            raise ValueError(f"not in people: {', '.join(unknown)}")
+            raise ValueError(f"named in shifts or escalation but not in people: {', '.join(unknown)}")
         return self
 
     @property
@@ -92,6 +92,9 @@ class Roster(RosterModel):
     def person(self, key: str) -> Person:
         return self.people[key]
 
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), allow_unicode=True, sort_keys=False)
+
 
 def default_roster() -> Roster:
     """A roster of one around-the-clock duty desk: what a fresh install pages until it is configured."""
@@ -109,9 +112,27 @@ def load_roster(path: Path | None, calendar: WorkCalendar | None = None) -> Rost
         roster = default_roster()
         return roster.model_copy(update={"calendar": calendar}) if calendar else roster
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if isinstance(data, dict) and "calendar" not in data and calendar is not None:
-            data["calendar"] = calendar.model_dump()
-        return Roster.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise ConfigError(f"duty roster {path}: {exc}") from exc
+    return parse_roster_text(text, str(path), calendar)
+
+
+def parse_roster_text(text: str, label: str, calendar: WorkCalendar | None = None) -> Roster:
+    """A roster from YAML (or JSON, which is YAML); errors name the field: `shifts.0.people: ...`."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"duty roster {label}: not YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"duty roster {label}: expected a mapping with people and shifts, got {type(data).__name__}")
+    if "calendar" not in data and calendar is not None:
+        data["calendar"] = calendar.model_dump()
+    try:
+        return Roster.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'roster'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"duty roster {label}: {problems}") from exc

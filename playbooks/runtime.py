@@ -18,7 +18,7 @@ from playbooks.delivery import AlertSink, Dispatcher
 from playbooks.engine import Engine
 from playbooks.loader import Catalog, load_dir
 from playbooks.notify import NotifyConfig
-from playbooks.roster import Roster, load_roster
+from playbooks.roster_file import RosterFile
 from playbooks.store import IncidentStore
 
 
@@ -30,11 +30,12 @@ def catalog(settings: Settings) -> Catalog:
     return load_dir(settings.playbooks_dir)
 
 
-def roster(settings: Settings) -> Roster:
+def roster(settings: Settings) -> RosterFile:
+    """The roster file, re-read when it changes; a roster without its own calendar uses the organisation's."""
     from reports.calendar import ReportSettings, load_calendar
 
     calendar_file = ReportSettings().calendar_file
-    return load_roster(settings.roster_file, load_calendar(calendar_file) if calendar_file else None)
+    return RosterFile(settings.roster_file, load_calendar(calendar_file) if calendar_file else None)
 
 
 def notify_config(settings: Settings) -> NotifyConfig:

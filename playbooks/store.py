@@ -46,13 +46,15 @@ class IncidentFilter:
     drill: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
+    alert_id: str | None = None  # the incidents that contain this alert
 
     def query(self) -> dict[str, Any]:
         terms: list[dict[str, Any]] = []
         for name, values in (("status", self.status), ("severity", self.severity)):
             if values:
                 terms.append({"terms": {name: values}})
-        for name, value in (("playbook", self.playbook), ("assignee", self.assignee), ("drill", self.drill)):
+        for name, value in (("playbook", self.playbook), ("assignee", self.assignee), ("drill", self.drill),
+                            ("alert_ids", self.alert_id)):  # fmt: skip
             if value is not None:
                 terms.append({"term": {name: value}})
         if self.entity:

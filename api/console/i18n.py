@@ -234,6 +234,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "playbooks.yaml": ("Playbook (YAML)", "预案（YAML）"),
     "playbooks.check": ("Validate", "校验"),
     "incidents.na": ("Incidents are not built on this server yet.", "本服务器尚未提供事件管理。"),
+    "alert.incidents": ("Incidents with this alert", "包含此告警的事件"),
+    "alert.no_incidents": ("In no incident yet.", "尚未归入任何事件。"),
+    "roster.edit": ("Edit the duty roster", "编辑值班表"),
+    "roster.yaml": ("Duty roster (YAML)", "值班表（YAML）"),
+    "roster.save": ("Save the roster", "保存值班表"),
+    "roster.saved": ("Roster saved: duty pages follow it from now on.", "值班表已保存，此后的值班通知按新值班表发送。"),
+    "roster.builtin": (
+        "The built-in duty desk is in use: set VIGIL_ROSTER_FILE to edit a roster here.",
+        "正在使用内置值班台：设置 VIGIL_ROSTER_FILE 后可在此编辑值班表。",
+    ),
 }
 
 # Values shown as words: alert statuses, severities, roles (`t("v:resolved")`).

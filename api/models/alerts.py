@@ -5,12 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.models.common import Bucket, PublicModel
 from api.models.events import EventPublic
 from api.timeparse import TimeBound, absolute
 from core.models.alert import Alert, AlertOrigin, AlertStatus, EntityRef, Severity
+from core.models.incident import IncidentStatus
 
 
 class AlertAgg(StrEnum):
@@ -116,11 +117,26 @@ class AlertsPublic(PublicModel):
     aggregations: dict[str, list[Bucket]] = Field(default_factory=dict)
 
 
+class AlertIncident(PublicModel):
+    """An incident the alert was grouped into (or opened by hand with it): enough to follow the link."""
+
+    id: str
+    title: str
+    playbook: str | None
+    status: IncidentStatus
+    severity: Severity
+    drill: bool
+    opened_at: AwareDatetime
+
+
 class AlertDetailPublic(AlertPublic):
     events: list[EventPublic] | None = Field(
         None, description="the matching events from logs-* (null: the caller's role may not read logs)"
     )
     events_count: int | None = Field(None, description="how many of `event_ids` are still in logs-*")
+    incidents: list[AlertIncident] = Field(
+        default_factory=list, description="the incidents whose `alert_ids` contain this alert, newest first"
+    )
 
 
 class AckResult(PublicModel):

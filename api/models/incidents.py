@@ -187,6 +187,7 @@ class DutyPerson(PublicModel):
 
 
 class RosterPublic(PublicModel):
+    version: str = Field(description="of the roster file (also the `ETag`): send it as `If-Match` with a change")
     at: AwareDatetime
     on_duty: list[str]
     chain: list[str]

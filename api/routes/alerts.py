@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from elasticsearch import ApiError, TransportError
 from fastapi import APIRouter, Query, Request
 
 from api.alerts import change_alert, get_alert
 from api.audit import TimeRange
 from api.deps import AlertReader, AlertTriager, AuditDep, ClientIp, EsDep, SettingsDep
-from api.errors import Conflict, NotFound
+from api.errors import BackendUnavailable, Conflict, NotFound
 from api.models.alerts import (
     AckResult,
     AlertDetailPublic,
+    AlertIncident,
     AlertPublic,
     AlertSearch,
     AlertsPublic,
@@ -25,8 +27,10 @@ from api.models.events import EventPublic
 from api.permissions import Permission, allowed
 from api.queries import alert_events_search, alerts_search
 from api.search import check_page_size, run_search
+from api.tokens import Principal
 from core.models.alert import AlertStatus
-from core.names import ALERTS_INDEX, LOGS_PATTERN
+from core.names import ALERTS_INDEX, INCIDENTS_INDEX, LOGS_PATTERN
+from playbooks.store import IncidentFilter, IncidentStore
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -65,10 +69,16 @@ def _buckets(name: str, agg: dict[str, Any]) -> list[Bucket]:
     summary="One alert with its events (the events are a read of logs: audited)",
 )
 def read_alert(
-    user: AlertReader, alert_id: str, request: Request, ip: ClientIp, es: EsDep, audit: AuditDep
+    user: AlertReader,
+    alert_id: str,
+    request: Request,
+    ip: ClientIp,
+    es: EsDep,
+    audit: AuditDep,
+    settings: SettingsDep,
 ) -> AlertDetailPublic:
     source, _, _ = get_alert(es, alert_id)
-    alert = AlertDetailPublic.model_validate(source)
+    alert = AlertDetailPublic.model_validate({**source, "incidents": _incidents(user, es, settings, alert_id)})
     # Auditors see alerts but not logs (separation of duties): no events, and nothing read to audit.
     if not allowed(user.role, Permission.SEARCH_LOGS) or not alert.event_ids:
         return alert
@@ -95,6 +105,18 @@ def read_alert(
         returned=len(events),
     )
     return alert.model_copy(update={"events": events, "events_count": count})
+
+
+def _incidents(user: Principal, es: EsDep, settings: SettingsDep, alert_id: str) -> list[AlertIncident]:
+    """In the alert's own answer rather than a route of its own: the alert page needs both, and an
+    alert is in one incident or a few (a cap of 50 only guards against a runaway grouping)."""
+    if not allowed(user.role, Permission.READ_INCIDENTS):
+        return []
+    try:
+        found, _ = IncidentStore(es, settings).search(IncidentFilter(alert_id=alert_id), size=50)
+    except (ApiError, TransportError) as exc:
+        raise BackendUnavailable(f"{INCIDENTS_INDEX} could not be read: {exc}") from exc
+    return [AlertIncident.model_validate(v.incident.model_dump()) for v in found]
 
 
 @router.patch(

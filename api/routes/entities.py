@@ -88,7 +88,9 @@ async def read_yaml(request: Request, settings: SettingsDep) -> str:
         "type": "string", "example": "users:\n  - name: alice\n    clearance: 机密\n    hosts: [ws01]\n"}}}}},
     summary="Replace the inventory with a YAML document (users, resources, vendors, calendar)",
 )  # fmt: skip
-def replace_entities(_user: EntityManager, text: Annotated[str, Depends(read_yaml)], es: EsDep) -> EntitiesSyncPublic:
+def replace_entities(
+    _user: EntityManager, text: Annotated[str, Depends(read_yaml)], es: EsDep, settings: SettingsDep
+) -> EntitiesSyncPublic:
     """Validated as a whole first: on any error (422, naming the line and the field) nothing is stored.
     Then the index is made to hold exactly this inventory: entities not in it are deleted."""
     try:
@@ -96,7 +98,7 @@ def replace_entities(_user: EntityManager, text: Annotated[str, Depends(read_yam
     except InventoryError as exc:
         raise BadRequest(str(exc)) from exc
     try:
-        result = sync_entities(es, inventory)
+        result = sync_entities(es, settings, inventory)
     except (EntityStoreError, ApiError, TransportError) as exc:
         raise BackendUnavailable(f"{ENTITIES_INDEX} could not be written: {exc}") from exc
     return EntitiesSyncPublic(indexed=result.indexed, deleted=result.deleted, users=len(inventory.users),

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import EsDep, RuleManager, RuleReader, RuleTester
+from api.deps import EsDep, RuleManager, RuleReader, RuleTester, SettingsDep
 from api.errors import NotFound
 from api.models.common import AUTH_RESPONSES, ErrorPublic
 from api.models.rules import RulePublic, RulesPublic, RuleState, RuleTest, RuleTestPublic, RuleToggle, SkippedRulePublic
 from api.rules import RuleCatalog, rule_states, set_rule_state, try_rule
+from core.settings import Settings
 from detectors.sigma.engine import SigmaEngine
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -45,11 +46,13 @@ def list_rules(_user: RuleReader, engine: EngineDep, es: EsDep) -> RulesPublic:
     return RulesPublic(**report.model_dump(), data=data, skipped_rules=skipped)
 
 
-def _toggle(engine: SigmaEngine, es: EsDep, rule_id: str, *, enabled: bool, by: str, body: RuleToggle) -> RuleState:
+def _toggle(
+    engine: SigmaEngine, es: EsDep, settings: Settings, rule_id: str, *, enabled: bool, by: str, body: RuleToggle
+) -> RuleState:
     loaded = any(r.info.id == rule_id for r in engine.rules) or any(c.id == rule_id for c in engine.correlations.rules)
     if not loaded:
         raise NotFound(f"no loaded rule with id {rule_id!r} (skipped rules are not evaluated anyway)")
-    return set_rule_state(es, rule_id, enabled=enabled, by=by, reason=body.reason)
+    return set_rule_state(es, settings, rule_id, enabled=enabled, by=by, reason=body.reason)
 
 
 TOGGLE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -59,13 +62,17 @@ TOGGLE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/{rule_id}/disable", response_model=RuleState, responses=TOGGLE_RESPONSES, summary="Disable a rule")
-def disable(user: RuleManager, rule_id: str, engine: EngineDep, es: EsDep, body: RuleToggle | None = None) -> RuleState:
-    return _toggle(engine, es, rule_id, enabled=False, by=user.name, body=body or RuleToggle(reason=None))
+def disable(
+    user: RuleManager, rule_id: str, engine: EngineDep, es: EsDep, settings: SettingsDep, body: RuleToggle | None = None
+) -> RuleState:
+    return _toggle(engine, es, settings, rule_id, enabled=False, by=user.name, body=body or RuleToggle(reason=None))
 
 
 @router.post("/{rule_id}/enable", response_model=RuleState, responses=TOGGLE_RESPONSES, summary="Enable a rule")
-def enable(user: RuleManager, rule_id: str, engine: EngineDep, es: EsDep, body: RuleToggle | None = None) -> RuleState:
-    return _toggle(engine, es, rule_id, enabled=True, by=user.name, body=body or RuleToggle(reason=None))
+def enable(
+    user: RuleManager, rule_id: str, engine: EngineDep, es: EsDep, settings: SettingsDep, body: RuleToggle | None = None
+) -> RuleState:
+    return _toggle(engine, es, settings, rule_id, enabled=True, by=user.name, body=body or RuleToggle(reason=None))
 
 
 @router.post(

@@ -19,7 +19,8 @@ from api.permissions import Role
 from api.tokens import TokenStore
 from core import clients
 from core.index_templates import install_templates
-from core.names import logs_index
+from core.models.alert import Alert, AlertDraft, AlertOrigin, DetectorKind, EntityRef, RuleRef, Severity, Summary
+from core.names import ALERTS_INDEX, logs_index
 from core.settings import Settings
 from playbooks.engine import Engine
 from playbooks.runtime import build_engine
@@ -175,3 +176,79 @@ def test_playbooks_and_roster(client: TestClient, tokens: dict[Role, str]) -> No
     assert not checked["valid"] and checked["problems"][0]["line"] == 6 and "dance" in checked["problems"][0]["message"]
     roster = client.get("/duty/roster", headers=auditor).json()
     assert roster["on_duty"] == ["alice", "bob"] and roster["chain"] == ["alice", "bob", "carol"]
+
+
+def stored_alert(es: Elasticsearch, user: str) -> Alert:
+    now = datetime.now(UTC)
+    draft = AlertDraft(rule=RuleRef(id="vigil-policy-gaps", title="Gaps test", kind=DetectorKind.POLICY, version=None),
+                       severity=Severity.HIGH, tags=[], entity=EntityRef.parse(f"user:{user}"), dedup_key=user,
+                       event_ids=[], event_count=1, first_seen=now, last_seen=now,
+                       summary=Summary(en=f"about {user}", zh=f"{user} 测试告警"), playbook=None)  # fmt: skip
+    alert = Alert.of(draft, origin=AlertOrigin.STREAM, raised_at=now)
+    es.index(index=ALERTS_INDEX, id=alert.id, document=alert.to_document(), refresh=True)
+    return alert
+
+
+def test_an_alert_lists_the_incidents_that_contain_it(client: TestClient, tokens: dict[Role, str],
+                                                      es: Elasticsearch) -> None:  # fmt: skip
+    user = f"grouped-{uuid.uuid4().hex[:8]}"
+    alert, alone = stored_alert(es, user), stored_alert(es, f"{user}-alone")
+    responder, auditor = as_(tokens, Role.RESPONDER), as_(tokens, Role.AUDITOR)
+    assert client.get(f"/alerts/{alert.id}", headers=auditor).json()["incidents"] == []
+    opened = [client.post("/incidents", headers=responder, json={
+        "title": f"{user} #{n}", "severity": "high", "alert_ids": [alert.id], "playbook": playbook}).json()
+        for n, playbook in enumerate(("brute-force", None))]  # fmt: skip
+    client.post(f"/incidents/{opened[1]['id']}/cancel", headers=as_(tokens, Role.OFFICER), json={"reason": "duplicate"})
+    for headers in (responder, auditor):  # auditors read incidents too (not the events)
+        listed = client.get(f"/alerts/{alert.id}", headers=headers).json()["incidents"]
+        assert {i["id"]: (i["playbook"], i["status"]) for i in listed} == {
+            opened[0]["id"]: ("brute-force", opened[0]["status"]),
+            opened[1]["id"]: (None, "cancelled"),
+        }
+        assert all(set(i) == {"id", "title", "playbook", "status", "severity", "drill", "opened_at"} for i in listed)
+    assert client.get(f"/alerts/{alone.id}", headers=auditor).json()["incidents"] == []
+
+
+def test_an_admin_replaces_the_roster_and_the_running_engine_pages_from_it(
+    client: TestClient, tokens: dict[Role, str], es: Elasticsearch, engine: Engine, api_settings: Settings
+) -> None:
+    admin, responder = as_(tokens, Role.ADMIN), as_(tokens, Role.RESPONDER)
+    original = api_settings.roster_file.read_bytes() if api_settings.roster_file else b""
+    read = client.get("/duty/roster/file", headers=responder)
+    assert read.status_code == 200 and read.headers["content-type"].startswith("application/yaml")
+    version = read.headers["ETag"]
+    assert client.get("/duty/roster", headers=responder).json()["version"] == version.strip('"')
+    roster = yaml.safe_load(read.text)
+    roster["people"]["dave"] = {"name": "Dave 新值班", "email": "dave@test.local"}
+    roster["shifts"][0]["people"] = ["dave", "alice"]
+    text = "# edited through the API\n" + yaml.safe_dump(roster, allow_unicode=True)
+    yaml_body = {"Content-Type": "application/yaml"}
+    try:
+        refused = client.put("/duty/roster", headers={**responder, **yaml_body, "If-Match": version}, content=text)
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+        bad = yaml.safe_dump({**roster, "shifts": [{**roster["shifts"][0], "people": ["dave", "zed"]}]})
+        for body, says in ((bad, "not in people: zed"), ("people: [", "not YAML"), ("- a list", "expected a mapping"),
+                           (yaml.safe_dump({**roster, "shifts": []}), "shifts")):  # fmt: skip
+            answer = client.put("/duty/roster", headers={**admin, **yaml_body, "If-Match": version}, content=body)
+            assert answer.status_code == 422 and says in answer.json()["detail"], answer.text
+        assert client.get("/duty/roster/file", headers=admin).headers["ETag"] == version  # nothing was written
+
+        saved = client.put("/duty/roster", headers={**admin, **yaml_body, "If-Match": version}, content=text)
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["on_duty"] == ["dave", "alice"] and saved.headers["ETag"] != version
+        assert api_settings.roster_file is not None and api_settings.roster_file.read_text(encoding="utf-8") == text
+        stale = client.put("/duty/roster", headers={**admin, **yaml_body, "If-Match": version}, content=text)
+        assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
+        assert client.get("/duty/roster", headers=responder).json()["chain"] == ["dave", "alice", "carol"]
+        # The engine (built before the change, reading the same file) pages from the new roster, no restart.
+        assert engine.roster.on_duty(datetime.now(UTC)) == ["dave", "alice"]
+        assert engine.dispatcher.rosters.current().person("dave").email == "dave@test.local"
+        es.indices.refresh(index="vigil-audit")
+        audited = es.search(index="vigil-audit", query={"term": {"action": "duty.roster.replace"}})["hits"]["hits"]
+        assert [h["_source"]["filters"] for h in audited] == [
+            {"from_version": version.strip('"'), "to_version": saved.headers["ETag"].strip('"')}
+        ]
+        assert audited[0]["_source"]["actor"]["role"] == "admin"
+    finally:
+        assert api_settings.roster_file is not None
+        api_settings.roster_file.write_bytes(original)  # the other tests of the module page alice first

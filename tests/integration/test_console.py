@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from elasticsearch import Elasticsearch
 
 from api.console.web import NAV
@@ -468,9 +469,20 @@ def test_open_an_incident_from_an_alert(app: Console, browser: Browser) -> None:
     page.wait_for_url(re.compile(r"/console/incidents/[^/]+$"))
     expect(page.locator("#incident")).to_contain_text(alert.rule.title)  # the linked alert, with its link
     expect(page.locator(f'#incident a[href="/console/alerts/{alert.id}"]')).to_be_visible()
-    stored = api(app, Role.AUDITOR, f"/incidents/{page.url.rsplit('/', 1)[1]}").json()
+    incident_id = page.url.rsplit("/", 1)[1]
+    stored = api(app, Role.AUDITOR, f"/incidents/{incident_id}").json()
     assert stored["alert_ids"] == [alert.id] and stored["playbook"] == "unauthorized-access"
     assert stored["entity"] == {"kind": alert.entity.kind, "value": alert.entity.value}
+    # Back on the alert: the incident it is now in, with its playbook and status, linked.
+    page.goto(f"{app.url}/console/alerts/{alert.id}")
+    row = page.locator("#alert-incidents tr", has=page.locator(f'a[href="/console/incidents/{incident_id}"]'))
+    expect(row).to_contain_text("unauthorized-access")
+    listed = {i["id"]: i for i in api(app, Role.AUDITOR, f"/alerts/{alert.id}").json()["incidents"]}
+    expect(row).to_contain_text(listed[incident_id]["title"])
+    row.locator("a").click()
+    page.wait_for_url(re.compile(f"/console/incidents/{incident_id}$"))
+    page.goto(f"{app.url}/console/alerts/{app.alerts[2].id}")  # in no incident
+    expect(page.locator("#alert-incidents-none")).to_be_visible()
     page.context.close()
 
 
@@ -518,6 +530,44 @@ def test_start_escalate_reassign_and_cancel_an_incident(app: Console, browser: B
     assert ("console-responder", "reassigned") in actions
     assert (app.users[Role.OFFICER], "escalation_requested") in actions
     assert (app.users[Role.OFFICER], "cancelled") in actions
+
+
+def test_an_admin_edits_the_duty_roster(app: Console, browser: Browser) -> None:
+    assert app.settings.roster_file is not None
+    original = app.settings.roster_file.read_bytes()
+    responder = open_page(browser)
+    login_token(responder, app, Role.RESPONDER)
+    responder.goto(f"{app.url}/console/admin/playbooks")
+    expect(responder.locator("#on-duty")).to_have_text("alice, bob")
+    expect(responder.locator("#roster-text")).to_have_count(0)  # responders read the roster, admins edit it
+    page = open_page(browser)
+    login_password(page, app, Role.ADMIN)
+    try:
+        page.goto(f"{app.url}/console/admin/playbooks")
+        expect(page.locator("#roster-text")).to_have_value(original.decode())
+        roster = yaml.safe_load(original)
+        roster["people"]["erin"] = {"name": "Erin 新值班", "email": "erin@test.local"}
+        roster["shifts"][0]["people"] = ["erin", "zed"]
+        page.fill("#roster-text", yaml.safe_dump(roster, allow_unicode=True))
+        page.click("#roster-save")
+        expect(page.locator("#roster-error")).to_contain_text("not in people: zed")  # inline, the text kept
+        expect(page.locator("#roster-text")).to_have_value(re.compile("zed"))
+        assert app.settings.roster_file.read_bytes() == original
+        roster["shifts"][0]["people"] = ["erin", "alice"]
+        page.fill("#roster-text", "# erin takes the desk\n" + yaml.safe_dump(roster, allow_unicode=True))
+        page.click("#roster-save")
+        expect(page.locator("#roster-saved")).to_be_visible()
+        expect(page.locator("#on-duty")).to_have_text("erin, alice")
+        expect(page.locator("#roster-text")).to_have_value(re.compile("^# erin takes the desk"))
+        assert api(app, Role.AUDITOR, "/duty/roster").json()["on_duty"] == ["erin", "alice"]
+        responder.reload()  # another session sees it at once; its stale form would be refused (409)
+        expect(responder.locator("#on-duty")).to_have_text("erin, alice")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "roster-edit.png", full_page=True)
+    finally:
+        app.settings.roster_file.write_bytes(original)  # the incident tests page alice first
+        page.context.close()
+        responder.context.close()
 
 
 # --- screenshots ----------------------------------------------------------------------------------

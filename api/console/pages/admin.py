@@ -54,7 +54,7 @@ def toggle_rule(request: Request, user: RuleManager, es: EsDep, rule_id: str, ac
     if action not in ("enable", "disable"):
         raise BadRequest(f"unknown action {action!r}: enable or disable")
     toggle = rules_api.enable if action == "enable" else rules_api.disable
-    state = toggle(user, rule_id, catalog.engine(), es, RuleToggle(reason=None))
+    state = toggle(user, rule_id, catalog.engine(), es, catalog.settings, RuleToggle(reason=None))
     return render(request, "rule_state.html", user, rule_id=rule_id, enabled=state.enabled)
 
 

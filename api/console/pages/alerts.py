@@ -87,7 +87,7 @@ def _detail(alert: AlertDetailPublic, **notice: Any) -> dict[str, Any]:
 def alert_page(
     request: Request, user: Reader, alert_id: str, ip: ClientIp, es: EsDep, audit: AuditDep, d: DeskDep
 ) -> HTMLResponse:
-    alert = alerts_api.read_alert(user, alert_id, request, ip, es, audit)  # events audited as in the API
+    alert = alerts_api.read_alert(user, alert_id, request, ip, es, audit, d.settings)  # events audited as in the API
     return render(request, "alert.html", user, rule_text=_rule_text(request, alert), playbooks=d.catalog.playbooks,
                   severities=list(Severity), **_detail(alert))  # fmt: skip
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.console.web import Page, render
+from api.deps import AuditDep, ClientIp
 from api.errors import ApiError, BadRequest
 from api.models.incidents import (
     Cancellation,
@@ -36,6 +37,7 @@ from api.tokens import Principal
 from core.models.alert import Severity
 from core.models.incident import IncidentStatus
 from playbooks import errors as response_errors
+from playbooks.roster_file import RosterText
 from playbooks.schema import ManualStep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -221,8 +223,28 @@ def start_playbook(
 @router.get("/admin/playbooks", response_class=HTMLResponse)
 def playbooks_page(request: Request, user: PlaybookReader, d: DeskDep) -> HTMLResponse:
     listed = playbooks_api.list_playbooks(user, d)
-    roster = playbooks_api.roster(user, d)
-    return render(request, "playbooks.html", user, playbooks=listed, roster=roster)
+    return render(request, "playbooks.html", user, playbooks=listed, **_roster(user, d))
+
+
+def _roster(user: Principal, d: DeskDep, typed: RosterText | None = None, **notice: Any) -> dict[str, Any]:
+    """The roster card: who is on duty, and for admins the file to edit (what they typed, after a refusal)."""
+    roster = playbooks_api.roster(user, d, Response())
+    return {"roster": roster, "roster_text": typed or d.rosters.read(), **notice}
+
+
+@router.post("/admin/roster", response_class=HTMLResponse)
+def save_roster(
+    request: Request, user: PlaybookManager, d: DeskDep, audit: AuditDep, ip: ClientIp,
+    text: Annotated[str, Form()] = "", version: Annotated[str, Form()] = "",
+) -> HTMLResponse:  # fmt: skip
+    """`PUT /duty/roster` from the form; a refusal (invalid roster, stale version) is shown above the text."""
+    text = text.replace("\r\n", "\n")  # browsers send a textarea's lines with CRLF
+    try:
+        playbooks_api.save_roster(user, text, version or None, d, audit, request, ip)
+    except ApiError as exc:
+        return render(request, "roster_card.html", user, **_roster(user, d, RosterText(text, version),
+                                                                   roster_error=exc.detail))  # fmt: skip
+    return render(request, "roster_card.html", user, **_roster(user, d, roster_saved=True))
 
 
 @router.post("/admin/playbooks/validate", response_class=HTMLResponse)
