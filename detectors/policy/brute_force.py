@@ -40,6 +40,7 @@ from detectors.policy.common import (
     PolicyRule,
     auth_outcome,
     entity,
+    entry,
     event_id,
     program,
     source_ip,
@@ -140,7 +141,7 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
         pending = PendingAuth(failure=outcome == "failure", item=item)
         lateness, alerts = self.config.lateness, []
         for key in keys:
-            mark = self.state.open.setdefault(key, KeyWatermark())
+            mark = entry(self.state.open, key, KeyWatermark)
             if mark.late(item.ts, lateness):
                 self.state.late += 1
                 if mark.newest is not None and item.ts < mark.newest - self.config.window - lateness:
@@ -167,7 +168,7 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
     def _decide(self, key: str, pending: PendingAuth) -> list[AlertDraft]:
         cfg, item = self.config, pending.item
         store = self.state.failures if pending.failure else self.state.successes
-        if not store.setdefault(key, SlidingWindow()).add(item, cfg.window, cfg.lateness):
+        if not entry(store, key, SlidingWindow).add(item, cfg.window, cfg.lateness):
             self.state.dropped += 1  # a late event older than the window's own horizon
             return []
         return self._judge_failures(key, item) if pending.failure else self._judge_success(key, item)

@@ -79,6 +79,16 @@ class Finding:
 
 
 S = TypeVar("S", bound=BaseModel)
+M = TypeVar("M", bound=BaseModel)
+
+
+def entry(states: dict[str, M], key: str, new: type[M]) -> M:
+    """`states[key]`, created empty on first use: `setdefault(key, Model())` builds (and validates) a
+    throw-away model on every event, a measurable share of the detection lane's time."""
+    found = states.get(key)
+    if found is None:
+        found = states[key] = new()
+    return found
 
 
 class PolicyDetector(Generic[S]):

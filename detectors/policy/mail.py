@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
-from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, event_id
-from detectors.policy.window import Cooldown, SlidingWindow, WindowItem
+from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, entry, event_id
+from detectors.policy.window import Cooldown, SummedWindow, WindowItem
 
 LARGE = PolicyRule(
     "vigil-policy-mail-large-attachment",
@@ -41,7 +41,7 @@ class MailConfig(BaseModel):
 
 
 class MailState(BaseModel):
-    senders: dict[str, SlidingWindow] = Field(default_factory=dict)
+    senders: dict[str, SummedWindow] = Field(default_factory=dict)
     cooldown: Cooldown = Field(default_factory=Cooldown)
     late: int = 0
 
@@ -73,9 +73,15 @@ class MailDetector(PolicyDetector[MailState]):
             ).alert())  # fmt: skip
         count = event.labels.get("email_recipient_count", "1")
         item = WindowItem(ts=event.timestamp, value=float(count) if count.isdigit() else 1.0, event_id=event_id(event))
-        window = self.state.senders.setdefault(sender, SlidingWindow())
+        window = entry(self.state.senders, sender, SummedWindow)
         if not window.add(item, cfg.window, cfg.lateness):
             self.state.late += 1
+            return alerts
+        # No span holds more messages or recipients than the whole window: count the span (linear in a
+        # busy sender's hour) only when that bound reaches a threshold and an alert could be raised.
+        if len(window.items) < cfg.mass_messages and window.held_total < cfg.mass_recipients:
+            return alerts
+        if self.state.cooldown.blocked(sender, event.timestamp, cfg.suppress):
             return alerts
         items = window.around(event.timestamp, cfg.window)
         recipients, messages = int(sum(i.value for i in items)), len(items)

@@ -18,8 +18,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
-from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, event_id, host_of, user_of
-from detectors.policy.window import Baseline, Cooldown, SlidingWindow, WindowItem
+from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, entry, event_id, host_of, user_of
+from detectors.policy.window import Baseline, Cooldown, CountedWindow, WindowItem
 
 RULE = PolicyRule(
     "vigil-policy-mass-copy",
@@ -47,7 +47,7 @@ class MassCopyConfig(BaseModel):
 
 
 class UserCopies(BaseModel):
-    window: SlidingWindow = Field(default_factory=SlidingWindow)
+    window: CountedWindow = Field(default_factory=CountedWindow)
     bucket_start: AwareDatetime | None = None
     bucket_files: set[str] = Field(default_factory=set)
     bucket_bytes: float = 0.0
@@ -79,13 +79,19 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
         if (event.event.action or "").lower() not in self._actions or path.endswith(("/", "\\")):
             return []
         cfg = self.config
-        user = self.state.users.setdefault(account, UserCopies())
+        user = entry(self.state.users, account, UserCopies)
         size = float(event.file.size or 0) if event.file else 0.0
         item = WindowItem(ts=event.timestamp, value=size, key=path.lower(), event_id=event_id(event))
         if not user.window.add(item, cfg.window, cfg.lateness):
             self.state.late += 1
             return []
         self._roll(user, event.timestamp, path.lower(), size)
+        # `_suspicious` only grows with files and bytes, and no span holds more than the whole window:
+        # the span (linear in a busy reader's window) is counted only when the bound could alert.
+        if self.state.cooldown.blocked(account, event.timestamp, cfg.suppress):
+            return []
+        if not self._suspicious(user, user.window.held_keys, user.window.held_total):
+            return []
         items = user.window.around(event.timestamp, cfg.window)
         files, total = len({i.key for i in items}), sum(i.value for i in items)
         if not self._suspicious(user, files, total):

@@ -26,6 +26,7 @@ from detectors.policy.common import (
     PolicyDetector,
     PolicyRule,
     entity,
+    entry,
     has,
     host_of,
     is_private,
@@ -118,7 +119,7 @@ class IpUseDetector(PolicyDetector[IpUseState]):
         )]  # fmt: skip
 
     def _changed(self, event: EcsEvent, account: str, ip: str) -> list[Finding]:
-        counts = self.state.users.setdefault(account, UserIps()).counts
+        counts = entry(self.state.users, account, UserIps).counts
         total = sum(counts.values())
         usual = max(counts, key=lambda k: counts[k]) if counts else None
         findings: list[Finding] = []

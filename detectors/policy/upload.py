@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from core.models.alert import AlertDraft, EntityRef, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
-from detectors.policy.common import Finding, PolicyDetector, PolicyRule, event_id
+from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entry, event_id
 from detectors.policy.window import Cooldown, SummedWindow, WindowItem
 
 RULE = PolicyRule(
@@ -66,7 +66,7 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
             return []
         cfg = self.config
         who = EntityRef.parse(event.vigil.entity or event.entity())
-        window = self.state.windows.setdefault(who.key, SummedWindow())
+        window = entry(self.state.windows, who.key, SummedWindow)
         if not window.add(
             WindowItem(ts=event.timestamp, value=sent, event_id=event_id(event)), cfg.window, cfg.lateness
         ):

@@ -7,12 +7,15 @@ lateness) are dropped; an event older than that is *late* and reported by `add`,
 `Baseline` is an exponentially weighted mean and variance (what "usual" is for one entity);
 `SeasonalBaseline` keeps one per hour of the week, falling back to the overall one while young.
 `Cooldown` keeps one alert per key per period so a burst raises one alert, not thousands.
+`SummedWindow` and `CountedWindow` bound any span's total and distinct keys in O(1), so a detector
+scans the span (linear in the window) only when that bound could reach its threshold.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -110,6 +113,39 @@ class SummedWindow(SlidingWindow):
         return self._held
 
 
+class CountedWindow(SummedWindow):
+    """A summed window that also knows, in O(1), how many distinct keys it holds: no span has more.
+    Change the items only through `add` and `clear`."""
+
+    _keys: Counter[str] = PrivateAttr(default_factory=Counter)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        self._keys = Counter(i.key for i in self.items)
+
+    def add(self, item: WindowItem, span: timedelta, lateness: timedelta) -> bool:
+        if not super().add(item, span, lateness):
+            return False
+        self._keys[item.key] += 1
+        return True
+
+    def _drop(self, cut: int) -> None:
+        for old in self.items[:cut]:
+            self._keys[old.key] -= 1
+            if not self._keys[old.key]:
+                del self._keys[old.key]
+        super()._drop(cut)
+
+    def clear(self) -> None:
+        super().clear()
+        self._keys.clear()
+
+    @property
+    def held_keys(self) -> int:
+        """How many distinct keys the held items have: at least the distinct count of any span."""
+        return len(self._keys)
+
+
 class Baseline(BaseModel):
     """EWMA mean and variance of one series (e.g. files read per hour by one user)."""
 
@@ -164,6 +200,12 @@ class SeasonalBaseline(BaseModel):
 
 class Cooldown(BaseModel):
     last: dict[str, AwareDatetime] = Field(default_factory=dict)
+
+    def blocked(self, key: str, ts: datetime, period: timedelta) -> bool:
+        """Whether `ready` would say no (without remembering anything): a detector skips the work of
+        a finding that could not alert anyway."""
+        previous = self.last.get(key)
+        return previous is not None and abs(ts - previous) < period
 
     def ready(self, key: str, ts: datetime, period: timedelta) -> bool:
         """True (and remembered) unless an alert for `key` was raised less than `period` before `ts`."""

@@ -18,7 +18,7 @@ from detectors.policy.removable import RULE as USB_COPY
 from detectors.policy.removable import RemovableConfig, RemovableMediaDetector
 from detectors.policy.upload import RULE as UPLOAD
 from detectors.policy.upload import ProxyUploadDetector, UploadConfig
-from detectors.policy.window import SummedWindow, WindowItem
+from detectors.policy.window import Cooldown, CountedWindow, SummedWindow, WindowItem
 from ingest.collectors.windows_files import iter_json_export
 from ingest.parsers.windows import parse_windows
 from tests.datasets import dataset, lines
@@ -201,6 +201,40 @@ def test_summed_window_holds_the_sum_of_what_it_keeps() -> None:
     restored = SummedWindow.model_validate(json.loads(window.model_dump_json()))
     assert restored.held_total == 11.0
     assert window.around(t0 + timedelta(minutes=200), span)[0].value == 3.0  # a span total stays ≤ the bound
+
+
+def test_counted_window_holds_the_distinct_keys_it_keeps() -> None:
+    """The O(1) bound mass copy checks first: distinct keys of the kept items, through repeats, expiry,
+    too-late items, `clear` and a snapshot round trip; never below the distinct count of a span."""
+    span, lateness = timedelta(minutes=10), timedelta(minutes=5)
+    window, t0 = CountedWindow(), FakeClock().now
+    for minute, key in [(0, "a"), (1, "b"), (2, "a"), (9, "c"), (14, "b"), (16, "d"), (0, "e"), (30, "a")]:
+        window.add(WindowItem(ts=t0 + timedelta(minutes=minute), value=1.0, key=key), span, lateness)
+        assert window.held_keys == len({i.key for i in window.items})
+        assert window.held_keys >= len({i.key for i in window.around(t0 + timedelta(minutes=minute), span)})
+    assert [i.key for i in window.items] == ["d", "a"]  # before 15 expired at minute 30; the second 0 too late
+    window.add(WindowItem(ts=t0 + timedelta(minutes=31), key="f"), span, lateness)
+    restored = CountedWindow.model_validate(json.loads(window.model_dump_json()))
+    assert restored.held_keys == 3 and restored.held_total == 3.0
+    restored.clear()
+    assert restored.held_keys == 0 and restored.held_total == 0.0
+
+
+def test_cooldown_blocked_says_what_ready_would_without_remembering() -> None:
+    cooldown, t0, hour = Cooldown(), FakeClock().now, timedelta(hours=1)
+    assert not cooldown.blocked("k", t0, hour) and cooldown.last == {}
+    assert cooldown.ready("k", t0, hour)
+    for minutes, blocked in [(59, True), (-59, True), (60, False), (-60, False)]:
+        at = t0 + timedelta(minutes=minutes)
+        assert cooldown.blocked("k", at, hour) is blocked and cooldown.last == {"k": t0}
+        assert Cooldown(last={"k": t0}).ready("k", at, hour) is not blocked
+
+
+def test_mass_copy_alerts_again_once_the_suppression_ended() -> None:
+    det = copier()
+    assert rules(feed(det, reads(100, start=0, step=0.01, tag="a-"))) == [MASS_COPY.id]
+    assert feed(det, reads(300, start=30, step=0.01, tag="b-")) == []  # within the hour: suppressed
+    assert rules(feed(det, reads(100, start=61, step=0.01, tag="c-"))) == [MASS_COPY.id]
 
 
 def test_loghub_proxifier_is_quiet() -> None:
