@@ -27,13 +27,13 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from core.models.ecs import EcsEvent
+from detectors.sigma.codegen import Pred
 from detectors.sigma.compiler import Guards, RuleCompiler
 from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, parse_correlation, resolve_correlations
 from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
 from detectors.sigma.index import Bucket, build_buckets
 from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules, load_texts
 from detectors.sigma.logsources import route_rule
-from detectors.sigma.values import Pred
 from detectors.sigma.view import FieldView, build_view
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class CompiledRule:
     pred: Pred
     guards: Guards
     routes: tuple[str, ...]
+    source: str = ""  # the generated predicate's Python source (`codegen.py`), compiled as <sigma:RULE_ID>
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,9 +227,9 @@ def _compile(compiler: RuleCompiler, info: RuleInfo, rule: SigmaRule, index: int
             info.id, info.title, info.path, info.rule_dir, SkipReason.UNSUPPORTED_LOGSOURCE, route.unsupported
         )
     try:
-        condition = compiler.compile(rule)
+        condition = compiler.compile(rule, info.id)
     except RuleCompileError as exc:
         return SkippedRule(info.id, info.title, info.path, info.rule_dir, SkipReason(exc.reason), str(exc))
     except SigmaError as exc:  # a value pySigma accepted but cannot evaluate: a defect to fix
         return SkippedRule(info.id, info.title, info.path, info.rule_dir, SkipReason.COMPILE_ERROR, str(exc))
-    return CompiledRule(index, info, condition.pred, condition.guards, route.keys)
+    return CompiledRule(index, info, condition.pred, condition.guards, route.keys, condition.source)

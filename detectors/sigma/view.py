@@ -35,9 +35,13 @@ INTEGRITY_LEVELS = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192"
 
 
 class FieldView:
-    """Sigma field name (lower case) → value, for one event. Not thread-safe (per-event caches)."""
+    """Sigma field name (lower case) → value, for one event. Not thread-safe (per-event caches).
 
-    __slots__ = ("values", "routes", "event_id", "closed", "_lazy", "_low", "_text", "_full", "_lfull", "_text_values")
+    `lows` and `texts` are the field → text maps the compiled rules and the index read: a hit is one C
+    dict lookup, a miss (the first read of a field) fills the entry from the raw values.
+    """
+
+    __slots__ = ("values", "routes", "event_id", "closed", "lows", "texts", "_lazy", "_full", "_lfull", "_text_values")
 
     def __init__(
         self,
@@ -56,46 +60,22 @@ class FieldView:
         self.closed = closed
         self._lazy = lazy
         self._text_values = text_values
-        self._low: dict[str, Text | None] = {}
-        self._text: dict[str, Text | None] = {}
+        self.lows = LowTexts(values, lazy)
+        self.texts = Texts(values, lazy)
         self._full: str | None = None
         self._lfull: str | None = None
 
     def get(self, key: str) -> Any:
         """The raw value of a field (None when absent)."""
-        value = self.values.get(key, _MISSING)
-        if value is _MISSING:
-            value = self._lazy(key) if self._lazy is not None else None
-            self.values[key] = value
-        return value
+        return _raw(self.values, self._lazy, key)
 
     def text(self, key: str) -> Text | None:
         """The value as text (lists as a tuple of texts), original case."""
-        found = self._text.get(key, _MISSING)
-        if found is _MISSING:
-            value = self.values.get(key, _MISSING)
-            if value is _MISSING:
-                value = self.get(key)
-            found = self._text[key] = value if value.__class__ is str else as_text(value)
-        return found  # type: ignore[no-any-return]
+        return self.texts[key]
 
     def low(self, key: str) -> Text | None:
         """The value as lower-case text: what case-insensitive matchers compare."""
-        found = self._low.get(key, _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[no-any-return]
-        value = self.values.get(key, _MISSING)
-        if value is _MISSING:
-            value = self.get(key)
-        if value is None:
-            found = None
-        elif value.__class__ is str:
-            found = value.lower()
-        else:
-            text = as_text(value)
-            found = text.lower() if isinstance(text, str) else tuple(x.lower() for x in text or ())
-        self._low[key] = found
-        return found  # type: ignore[no-any-return]
+        return self.lows[key]
 
     def fulltext(self) -> str:
         """What keyword (full-text) search looks at: every text of the event, NUL-separated, original case.
@@ -119,6 +99,51 @@ class FieldView:
         if self._lfull is None:
             self._lfull = self.fulltext().lower()
         return self._lfull
+
+
+def _raw(values: dict[str, Any], lazy: Callable[[str], Any] | None, key: str) -> Any:
+    value = values.get(key, _MISSING)
+    if value is _MISSING:
+        value = values[key] = lazy(key) if lazy is not None else None
+    return value
+
+
+class Texts(dict[str, "Text | None"]):
+    """Field → its value as text (original case), computed on the first read of each field.
+
+    Holds the raw values and the lazy reader, not the view: no reference cycle, so a view is freed
+    without the cyclic collector.
+    """
+
+    __slots__ = ("_values", "_lazy")
+
+    def __init__(self, values: dict[str, Any], lazy: Callable[[str], Any] | None) -> None:
+        super().__init__()
+        self._values = values
+        self._lazy = lazy
+
+    def __missing__(self, key: str) -> Text | None:
+        value = _raw(self._values, self._lazy, key)
+        found = self[key] = value if value.__class__ is str else as_text(value)
+        return found
+
+
+class LowTexts(Texts):
+    """Field → its value as lower-case text: what case-insensitive matchers compare."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> Text | None:
+        value = _raw(self._values, self._lazy, key)
+        if value is None:
+            found: Text | None = None
+        elif value.__class__ is str:
+            found = value.lower()
+        else:
+            text = as_text(value)
+            found = text.lower() if isinstance(text, str) else tuple(x.lower() for x in text or ())
+        self[key] = found
+        return found
 
 
 KEYWORD_SEPARATOR = "\x00"
