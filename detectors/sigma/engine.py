@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 from sigma.exceptions import SigmaError
@@ -31,12 +31,13 @@ from detectors.sigma.codegen import Pred
 from detectors.sigma.compiler import Guards, RuleCompiler
 from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, parse_correlation, resolve_correlations
 from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
-from detectors.sigma.index import Bucket, build_buckets
+from detectors.sigma.index import Bucket, build_bucket
 from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules, load_texts
 from detectors.sigma.logsources import route_rule
 from detectors.sigma.view import FieldView, build_view
 
 log = logging.getLogger(__name__)
+_MAX_ROUTE_SETS = 4096  # distinct event route tuples remembered (channels come from the events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +60,7 @@ class RuleMatch:
     name: str | None = None  # the rule's `name` (what `detectors.base.SigmaHit.name` carries)
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):  # one per event: a tuple is the cheapest immutable record to build
     matches: list[RuleMatch]
     errors: list[RuleEvaluationError]
 
@@ -100,7 +100,12 @@ class SigmaEngine:
         self.files = dict(files)
         self.error_counts: Counter[str] = Counter()  # rule id → evaluations that raised
         self.last_errors: dict[str, str] = {}  # rule id → the last such error, for `rules list`
-        self._buckets: dict[str, Bucket] = build_buckets(self.rules, [r.routes for r in self.rules])
+        self._members: dict[str, list[int]] = {}  # route key → the rules listening on it
+        for rule in self.rules:
+            for key in rule.routes:
+                self._members.setdefault(key, []).append(rule.index)
+        self._by_keys: dict[tuple[str, ...], Bucket] = {}  # route keys that have rules → their one index
+        self._by_routes: dict[tuple[str, ...], Bucket] = {}  # an event's routes → that index (bounded)
 
     @classmethod
     def from_paths(
@@ -171,13 +176,26 @@ class SigmaEngine:
 
     def candidates(self, view: FieldView) -> list[int]:
         """Indexes of the rules that can match this event, in rule order."""
-        buckets = [b for key in view.routes if (b := self._buckets.get(key)) is not None]
-        if len(buckets) == 1:
-            return buckets[0].candidates(view)
-        merged: set[int] = set()
-        for bucket in buckets:
-            merged.update(bucket.candidates(view))
-        return sorted(merged)
+        bucket = self._by_routes.get(view.routes)
+        if bucket is None:
+            bucket = self._bucket(view.routes)
+        return bucket.candidates(view)
+
+    def _bucket(self, routes: tuple[str, ...]) -> Bucket:
+        """One index over every rule of an event's route keys, built the first time the set is seen.
+
+        An event usually has several route keys (`win:*`, `win:security`, `wincat:process_creation`):
+        one index over their rules looks each field up once. Route sets are cached by the keys that
+        have rules (an unknown channel adds a key without rules, not an index).
+        """
+        keys = tuple(key for key in routes if key in self._members)
+        bucket = self._by_keys.get(keys)
+        if bucket is None:
+            members = sorted({index for key in keys for index in self._members[key]})
+            bucket = self._by_keys[keys] = build_bucket([self.rules[i] for i in members])
+        if len(self._by_routes) < _MAX_ROUTE_SETS:
+            self._by_routes[routes] = bucket
+        return bucket
 
     def rules_for_routes(self, routes: Sequence[str]) -> list[CompiledRule]:
         """Every rule listening on any of these route keys (for tests and `rules list`)."""
