@@ -1,10 +1,10 @@
 """A rule's condition as one generated Python function, compiled once when the rule loads.
 
 The compiler (`compiler.py`) writes each condition node as a Python expression through a `RuleSource`;
-`RuleSource.build` wraps the expression in a function and compiles it. The function reads each field
-the rule names once, into a local, from the view's lower-case (`view.lows`) or original-case
+`RuleSource.build` wraps the expression in a function and compiles it. Each test reads its field where
+it runs, into a local (`(f0 := L[k3])`), from the view's lower-case (`view.lows`) or original-case
 (`view.texts`) field map, and tests it with plain `str` operations (`==`, `in`, `startswith(tuple)`...):
-no closure chain per test, no method call per field read.
+no closure chain per test, no method call per field read, no read of a field a short-circuited test names.
 
 Rule values and field names never appear in the source text: every one is a constant of the rule,
 handed to the generated factory as a parameter (`k0`, `k1`, ...), so the text is only Python syntax
@@ -50,17 +50,20 @@ class RuleSource:
             self.consts.append(value)
         return found
 
-    def field(self, key: str, *, cased: bool = False) -> str:
-        """The local holding the field's text (lower-case unless `cased`), read once at the top."""
+    def field(self, key: str, *, cased: bool = False) -> tuple[str, str]:
+        """A local for the field's text (lower-case unless `cased`) and the expression that reads it into
+        the local (`(f0 := L[k3])`: a C dict lookup once the view has the field). Each test reads the field
+        where it runs, so a field only a skipped test names is never read."""
         source = "T" if cased else "L"
         local = self._reads.get((source, key))
         if local is None:
             local = self._reads[(source, key)] = f"{'c' if cased else 'f'}{len(self._reads)}"
-        return local
+        return local, f"({local} := {source}[{self.const(key)}])"
 
-    def keywords(self, *, cased: bool = False) -> str:
-        """The local holding the event's full text (`FieldView.fulltext`, lower-case unless `cased`)."""
-        return self.field(_FULLTEXT, cased=cased)
+    @staticmethod
+    def fulltext(*, cased: bool = False) -> str:
+        """The expression for the event's full text (`FieldView.fulltext`, lower-case unless `cased`)."""
+        return "view.fulltext()" if cased else "view.lfulltext()"
 
     def helper(self, param: str, body: str) -> str:
         """A one-expression function of `param` (the test applied to each element of a list value)."""
@@ -111,29 +114,29 @@ class RuleSource:
 
     def on_field(self, key: str, test: Callable[[str], str], *, cased: bool = False) -> str:
         """True when the field's text, or any element of a list value, passes `test` (an expression builder)."""
-        local = self.field(key, cased=cased)
+        local, read = self.field(key, cased=cased)
         each = self.helper("x", test("x"))
-        return f"({test(local)} if {local}.__class__ is str else {local} is not None and any(map({each}, {local})))"
+        return f"({test(local)} if {read}.__class__ is str else {local} is not None and any(map({each}, {local})))"
 
     def on_field_all(self, key: str, tests: Sequence[Callable[[str], str]]) -> str:
         """`field|all`: every test passes (on a list value: each on some element)."""
-        local = self.field(key)
+        local, read = self.field(key)
         on_str = all_of([t(local) for t in tests])
         on_list = all_of([f"any(map({self.helper('x', t('x'))}, {local}))" for t in tests])
-        return f"({on_str} if {local}.__class__ is str else {local} is not None and {on_list})"
+        return f"({on_str} if {read}.__class__ is str else {local} is not None and {on_list})"
+
+    def on_fulltext(self, test: Callable[[str], str], *, cased: bool = False) -> str:
+        """True when the event's full text passes `test` (keywords)."""
+        local = self._reads.setdefault(("T" if cased else "L", _FULLTEXT), "kwc" if cased else "kw")
+        return f"({test(local)} if ({local} := {self.fulltext(cased=cased)}).__class__ is str else False)"
 
     # --- the function ---------------------------------------------------------------------------------
 
     def build(self, expr: str, rule_id: str) -> tuple[Pred, str]:
         """The predicate `match(view)` for `expr` and its source, compiled under the name `<sigma:RULE_ID>`."""
-        reads = [
-            f"        {local} = {_FULLTEXT_READ[src] if key is _FULLTEXT else f'{src}[{self.const(key)}]'}\n"
-            for (src, key), local in self._reads.items()
-        ]
         sources = {src for src, key in self._reads if key is not _FULLTEXT}
-        maps = [f"        {m} = view.{attr}\n" for m, attr in (("L", "lows"), ("T", "texts")) if m in sources]
+        body = "".join(f"        {m} = view.{attr}\n" for m, attr in (("L", "lows"), ("T", "texts")) if m in sources)
         params = ", ".join(f"k{i}" for i in range(len(self.consts)))
-        body = "".join([*maps, *reads])
         helpers = "".join(self._helpers)
         match = f"    def match(view):\n{body}        return {expr}\n    return match\n"
         source = f"def factory({params}):\n{helpers}{match}"
@@ -145,7 +148,6 @@ class RuleSource:
 
 
 _FULLTEXT: Any = object()  # the field key standing for the full text
-_FULLTEXT_READ = {"L": "view.lfulltext()", "T": "view.fulltext()"}
 _BUILTINS = {"any": any, "map": map, "str": str}  # all the generated code may name besides its constants
 
 

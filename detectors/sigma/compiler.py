@@ -119,7 +119,8 @@ class RuleCompiler:
             nodes.append(Node(expr, _atoms(key, patterns), _cost(patterns)))
         if keywords:
             guards = _atoms(KEYWORDS, keywords, keyword=True)
-            expr = src.patterns(v.keyword_patterns(keywords), src.keywords())
+            patterns = v.keyword_patterns(keywords)
+            expr = src.on_fulltext(lambda x: src.patterns(patterns, x))
             nodes.append(Node(expr, guards, 8 + _cost(keywords)))
         if len(nodes) == 1:
             return nodes[0]

@@ -24,7 +24,7 @@ from sigma.types import (
 
 from detectors.sigma.codegen import Pred, RuleSource, all_of
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.regex_literals import required_literals
+from detectors.sigma.regex_literals import required_counts, required_literals
 from detectors.sigma.values import StrTest, canon_number, keyword_patterns, pattern
 from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView, norm_field
 
@@ -53,7 +53,7 @@ def special(src: RuleSource, field: str | None, value: SigmaType) -> Special:
         if key:
             return Special(src.on_field(key, lambda x: src.patterns([cased], x), cased=True), cased.needed().lower())
         keywords = keyword_patterns([cased])
-        return Special(src.patterns(keywords, src.keywords(cased=True)), cased.needed().lower())
+        return Special(src.on_fulltext(lambda x: src.patterns(keywords, x), cased=True), cased.needed().lower())
     if isinstance(value, SigmaRegularExpression):
         return _regex(src, key, value)
     if key is None:
@@ -81,14 +81,17 @@ def _regex(src: RuleSource, key: str | None, value: SigmaRegularExpression) -> S
     source = _unpadded(str(value.regexp))
     search = re.compile(source, flags).search
     literals = required_literals(source, flags)
+    counts = required_counts(source, flags)
 
     def test(x: str) -> str:
-        return all_of([*(f"{src.const(lit)} in {x}" for lit in literals), f"{src.call(search, x)} is not None"])
+        needed = [f"{x}.count({src.const(lit)}) >= {counts[lit]}" if counts[lit] > 1 else f"{src.const(lit)} in {x}"
+                  for lit in literals]  # fmt: skip
+        return all_of([*needed, f"{src.call(search, x)} is not None"])
 
     if key:
         expr = src.on_field(key, test, cased=True)
     else:  # keywords value by value: `.` must not cross from one field to the next
-        values = f"{src.keywords(cased=True)}.split({src.const(KEYWORD_SEPARATOR)})"
+        values = f"{src.fulltext(cased=True)}.split({src.const(KEYWORD_SEPARATOR)})"
         expr = f"any(map({src.helper('x', test('x'))}, {values}))"
     return Special(expr, literals[0].lower() if literals else "")
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from core.models.ecs import EcsEvent, Winlog
@@ -60,8 +59,11 @@ class FieldView:
         self.closed = closed
         self._lazy = lazy
         self._text_values = text_values
-        self.lows = LowTexts(values, lazy)
-        self.texts = Texts(values, lazy)
+        # Built without a Python __init__ (two per event): dict's constructor, then the two slots.
+        self.lows = lows = LowTexts()
+        lows._values, lows._lazy = values, lazy
+        self.texts = texts = Texts()
+        texts._values, texts._lazy = values, lazy
         self._full: str | None = None
         self._lfull: str | None = None
 
@@ -116,11 +118,8 @@ class Texts(dict[str, "Text | None"]):
     """
 
     __slots__ = ("_values", "_lazy")
-
-    def __init__(self, values: dict[str, Any], lazy: Callable[[str], Any] | None) -> None:
-        super().__init__()
-        self._values = values
-        self._lazy = lazy
+    _values: dict[str, Any]
+    _lazy: Callable[[str], Any] | None
 
     def __missing__(self, key: str) -> Text | None:
         value = _raw(self._values, self._lazy, key)
@@ -238,13 +237,19 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
 
 def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
     """Event data under normalised field names."""
-    norm = _norm_cached
-    return {norm(key): value for key, value in data.items()}
+    names = tuple(data)
+    normal = _NORMAL_NAMES.get(names)
+    if normal is None:
+        normal = tuple(norm_field(name) for name in names)
+        if len(_NORMAL_NAMES) < _MAX_NAME_SETS:
+            _NORMAL_NAMES[names] = normal
+    return dict(zip(normal, data.values(), strict=True))
 
 
-@lru_cache(maxsize=16_384)  # the same few hundred event data names recur on every event
-def _norm_cached(name: str) -> str:
-    return norm_field(name)
+# Event data names → their normalised forms: one event type writes the same names in the same order,
+# so a few hundred name tuples cover a stream (bounded: names come from the events).
+_NORMAL_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_NAME_SETS = 16_384
 
 
 # System fields of a Windows view read only when asked (the rest of a Windows view is built eagerly).

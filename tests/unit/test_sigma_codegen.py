@@ -1,14 +1,18 @@
 """The generated rule predicates (`detectors/sigma/codegen.py`): rule values never become code, the
-source is kept and shows in tracebacks, and list values match element by element as before."""
+source is kept and shows in tracebacks, list values match element by element as before, and the
+regex prefilter (literal counts) never rejects a text the regex matches."""
 
 from __future__ import annotations
 
 import linecache
+import random
+import re
 import traceback
 from typing import Any
 
 import pytest
 
+from detectors.sigma.regex_literals import required_counts
 from tests.unit.test_sigma_modifiers import hit, rule, sysmon
 
 HOSTILE = [
@@ -75,3 +79,47 @@ def test_regex_on_list_values_and_keywords_value_by_value():
     k = rule("keywords:\n    - '|re': 'a.b'\ncondition: keywords")
     assert hit(k, sysmon(Field="xa-by"))
     assert not hit(k, sysmon(First="xa", Second="by"))  # `.` does not cross from one value to the next
+
+
+# --- the regex prefilter: literal counts every match must contain ----------------------------------------
+
+COUNTED = [
+    r"\+.*\+.*\+.*\+",
+    r"`.*`.*`",
+    r"ab.*ab",
+    r"(?:x-)+y.*x-",
+    r"(?i)ab\+.*\+",
+    r"a(?=b)b.*ab",
+    r"(aa|b)c.*aa",
+    r"\^.*\^.*\^.*\^.*\^",
+]
+
+
+def test_required_counts_of_repeated_literals():
+    assert required_counts(r"\+.*\+.*\+") == {"+": 3}
+    assert required_counts(r"ab.*ab") == {"ab": 2}
+    assert required_counts(r"(?i)ab\+.*\+") == {"+": 2}  # cased letters under (?i) are not exact
+    assert required_counts(r"(aa|b)c") == {"c": 1}  # an alternative is not required
+
+
+@pytest.mark.parametrize("regex", COUNTED)
+def test_every_match_holds_the_counted_literals(regex: str):
+    """Fuzz: random texts over the pattern's own characters; each one the regex finds must pass the prefilter."""
+    compiled = re.compile(regex)
+    counts = required_counts(regex)
+    alphabet = "".join(sorted({*"".join(counts), "x", "-", "y", "a", "b", "c", "A", "B"}))
+    rng = random.Random(regex)
+    found = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        if compiled.search(text):
+            found += 1
+            assert all(text.count(run) >= n for run, n in counts.items()), (text, counts)
+    assert found  # the fuzz did exercise matches
+
+
+def test_regex_rule_with_repeated_literal_matches_at_the_threshold_only():
+    e = rule("selection:\n    CommandLine|re: '\\+.*\\+.*\\+'\ncondition: selection")
+    assert "count(" in e.rules[0].source
+    assert hit(e, sysmon(CommandLine="a+b+c+"))
+    assert not hit(e, sysmon(CommandLine="a+b+c"))
