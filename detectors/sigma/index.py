@@ -92,9 +92,11 @@ class Bucket:
 def _substring_hits(literals: Any, text: str, hits: set[int]) -> None:
     """Add the rules of every literal that occurs in the text (see `_substrings`)."""
     if literals.__class__ is tuple:
-        for literal, rules in literals:
-            if literal in text:
-                hits.update(rules)
+        for shared, group in literals:
+            if shared in text:  # every literal of the group contains it
+                for literal, rules in group:
+                    if literal in text:
+                        hits.update(rules)
     else:
         for _end, rules in literals.iter(text):
             hits.update(rules)
@@ -136,12 +138,35 @@ _FEW_LITERALS = 24  # up to this many literals, one `in` per literal beats an au
 def _substrings(by_literal: dict[str, list[int]]) -> Any:
     """What finds a field's literals: a tuple of (literal, rules) for a few, else an Aho-Corasick automaton."""
     if len(by_literal) <= _FEW_LITERALS:
-        return tuple((literal, tuple(rules)) for literal, rules in by_literal.items())
+        return _grouped([(literal, tuple(rules)) for literal, rules in by_literal.items()])
     automaton = ahocorasick.Automaton()
     for literal, rules in by_literal.items():
         automaton.add_word(literal, tuple(rules))
     automaton.make_automaton()
     return automaton
+
+
+_MIN_GROUP = 3  # literals sharing a two-character substring that are checked behind one `in` for it
+
+
+_Literal = tuple[str, tuple[int, ...]]  # a literal and the rules hanging on it
+
+
+def _grouped(pairs: list[_Literal]) -> tuple[tuple[str, tuple[_Literal, ...]], ...]:
+    """Few literals as groups behind a substring they all contain (`::` for `sekurlsa::`, `lsadump::`...):
+    a text without it skips the whole group in one scan. Ungrouped literals sit behind "" (always in)."""
+    groups: list[tuple[str, tuple[_Literal, ...]]] = []
+    rest = pairs
+    while len(rest) >= _MIN_GROUP:
+        shares = Counter(pair for literal, _ in rest for pair in {literal[i : i + 2] for i in range(len(literal) - 1)})
+        shared, count = max(shares.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0))
+        if count < _MIN_GROUP:
+            break
+        groups.append((shared, tuple(p for p in rest if shared in p[0])))
+        rest = [p for p in rest if shared not in p[0]]
+    if rest:
+        groups.append(("", tuple(rest)))
+    return tuple(groups)
 
 
 _MIN_FIELD_RULES = 4  # a field looked up on every event of the route should serve at least this many rules
