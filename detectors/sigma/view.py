@@ -40,7 +40,19 @@ class FieldView:
     dict lookup, a miss (the first read of a field) fills the entry from the raw values.
     """
 
-    __slots__ = ("values", "routes", "event_id", "closed", "lows", "texts", "_lazy", "_full", "_lfull", "_text_values")
+    __slots__ = (
+        "values",
+        "routes",
+        "closed",
+        "lows",
+        "texts",
+        "_id",
+        "_id_of",
+        "_lazy",
+        "_full",
+        "_lfull",
+        "_text_values",
+    )
 
     def __init__(
         self,
@@ -51,10 +63,12 @@ class FieldView:
         lazy: Callable[[str], Any] | None = None,
         *,
         closed: bool = False,
+        event_id_of: _WinRecord | None = None,
     ) -> None:
         self.values = values
         self.routes = routes
-        self.event_id = event_id
+        self._id = event_id
+        self._id_of = event_id_of  # the id is read only for a match or an error: found on first use
         # closed: `values` holds every field except LAZY_WINDOWS_FIELDS and dotted ECS paths (Windows views)
         self.closed = closed
         self._lazy = lazy
@@ -66,6 +80,13 @@ class FieldView:
         texts._values, texts._lazy = values, lazy
         self._full: str | None = None
         self._lfull: str | None = None
+
+    @property
+    def event_id(self) -> str | None:
+        """The event's id (what matches and rule errors name)."""
+        if self._id_of is not None:
+            self._id, self._id_of = _event_id(self._id_of), None
+        return self._id
 
     def get(self, key: str) -> Any:
         """The raw value of a field (None when absent)."""
@@ -228,10 +249,11 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
     return FieldView(
         values,
         ls.windows_event_routes(lchannel, rec.event_id),
-        _event_id(rec),
+        None,
         text_values,
         lambda key: _system_field(rec, key),
         closed=True,
+        event_id_of=rec,
     )
 
 
