@@ -1,9 +1,11 @@
-"""Compile a rule's condition tree (pySigma's parsed condition) into one Python predicate.
+"""Compile a rule's condition tree (pySigma's parsed condition) into one generated Python function.
 
 `SigmaCondition.parse()` gives the tree with identifiers and `1 of`/`all of` selectors (wildcards,
 `them`) already resolved into AND/OR of field/value and keyword expressions. One method per node type:
 AND and OR flatten, merge values of the same field into one string test (a list of `Image|endswith`
-values becomes one `str.endswith(tuple)`), and put cheap tests first; NOT negates.
+values becomes one `str.endswith(tuple)`), and put cheap tests first; NOT negates. Each node is a
+Python expression written through the rule's `codegen.RuleSource` (values and field names as
+constants, never as source text); the whole condition compiles to one function per rule.
 
 Alongside the predicate each node yields *guards*: alternative sets of atoms, each set such that at
 least one of its atoms holds in every matching event (`eq`: the field equals a value; `base`: a path
@@ -31,8 +33,9 @@ from sigma.types import Placeholder, SigmaExpansion, SigmaString, SigmaType, Spe
 
 from detectors.sigma import special as sp
 from detectors.sigma import values as v
+from detectors.sigma.codegen import Pred, RuleSource, all_of, any_of
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.view import FieldView, norm_field
+from detectors.sigma.view import norm_field
 
 Atom = tuple[str, str, str]  # (kind "eq" | "base" | "sub", field key or "" for keywords, value)
 Guard = frozenset[Atom]
@@ -44,15 +47,16 @@ _KIND_COST = {"exact": 1, "number": 1, "prefix": 2, "suffix": 2, "contains": 3, 
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    pred: v.Pred
+    expr: str  # a Python expression over the rule's locals (see `codegen.RuleSource`)
     guards: Guards
     cost: float
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledCondition:
-    pred: v.Pred
+    pred: Pred
     guards: Guards
+    source: str  # the generated predicate's Python source
 
 
 class RuleCompiler:
@@ -61,35 +65,36 @@ class RuleCompiler:
     def __init__(self, placeholders: Mapping[str, Sequence[str]] | None = None) -> None:
         self.placeholders = dict(placeholders or {})
 
-    def compile(self, rule: SigmaRule) -> CompiledCondition:
+    def compile(self, rule: SigmaRule, rule_id: str = "") -> CompiledCondition:
         try:
             trees = [condition.parse() for condition in rule.detection.parsed_condition]
         except SigmaError as exc:
             raise RuleCompileError(f"condition does not parse: {exc}") from exc
-        node = self._or([t for t in trees if t is not None]) if len(trees) > 1 else self.node(trees[0])
-        return CompiledCondition(node.pred, node.guards)
+        src = RuleSource()
+        node = self._or(src, [t for t in trees if t is not None]) if len(trees) > 1 else self.node(src, trees[0])
+        pred, source = src.build(node.expr, rule_id or str(rule.id or rule.title))
+        return CompiledCondition(pred, node.guards, source)
 
-    def node(self, tree: object) -> Node:
+    def node(self, src: RuleSource, tree: object) -> Node:
         match tree:
             case ConditionAND(args=args):
-                return self._and(args)
+                return self._and(src, args)
             case ConditionOR(args=args):
-                return self._or(args)
+                return self._or(src, args)
             case ConditionNOT(args=[arg]):
-                return self._not(arg)
+                return self._not(src, arg)
             case ConditionFieldEqualsValueExpression() | ConditionValueExpression():
-                return self._or([tree])
+                return self._or(src, [tree])
             case None:
-                return Node(_never, (frozenset(),), 0)
+                return Node("False", (frozenset(),), 0)
         raise RuleCompileError(f"unsupported condition node {type(tree).__name__}")
 
     # --- boolean nodes ------------------------------------------------------------------------------
 
-    def _not(self, arg: object) -> Node:
-        inner = self.node(arg).pred
-        return Node(lambda view: not inner(view), (), 1)
+    def _not(self, src: RuleSource, arg: object) -> Node:
+        return Node(f"(not {self.node(src, arg).expr})", (), 1)
 
-    def _or(self, args: Iterable[object]) -> Node:
+    def _or(self, src: RuleSource, args: Iterable[object]) -> Node:
         by_field: dict[str, list[v.Pattern]] = {}
         keywords: list[v.Pattern] = []
         nodes: list[Node] = []
@@ -100,29 +105,32 @@ class RuleCompiler:
                     if v.is_simple(value):
                         by_field.setdefault(key, []).append(v.pattern(value))
                     else:
-                        nodes.append(_special(key, sp.special(arg.field, value), 5))
+                        nodes.append(_special(key, sp.special(src, arg.field, value), 5))
             elif isinstance(arg, ConditionValueExpression):
                 for value in self._values(arg.value):
                     if v.is_simple(value):
                         keywords.append(v.pattern(value))
                     else:
-                        nodes.append(_special(KEYWORDS, sp.special(None, value), 10))
+                        nodes.append(_special(KEYWORDS, sp.special(src, None, value), 10))
             else:
-                nodes.append(self.node(arg))
+                nodes.append(self.node(src, arg))
         for key, patterns in by_field.items():
-            nodes.append(Node(v.field_any(key, v.any_test(patterns)), _atoms(key, patterns), _cost(patterns)))
+            expr = src.on_field(key, lambda x, patterns=patterns: src.patterns(patterns, x))  # type: ignore[misc]
+            nodes.append(Node(expr, _atoms(key, patterns), _cost(patterns)))
         if keywords:
             guards = _atoms(KEYWORDS, keywords, keyword=True)
-            nodes.append(Node(v.keywords_any(v.keyword_test(keywords)), guards, 8 + _cost(keywords)))
+            patterns = v.keyword_patterns(keywords)
+            expr = src.on_fulltext(lambda x: src.patterns(patterns, x))
+            nodes.append(Node(expr, guards, 8 + _cost(keywords)))
         if len(nodes) == 1:
             return nodes[0]
         nodes.sort(key=lambda n: n.cost)
         union: Guards = ()
         if all(n.guards for n in nodes):
             union = (frozenset().union(*(_smallest(n.guards) for n in nodes)),)
-        return Node(_any_of([n.pred for n in nodes]), union, sum(n.cost for n in nodes))
+        return Node(any_of([n.expr for n in nodes]), union, sum(n.cost for n in nodes))
 
-    def _and(self, args: Iterable[object]) -> Node:
+    def _and(self, src: RuleSource, args: Iterable[object]) -> Node:
         by_field: dict[str, list[list[v.Pattern]]] = {}
         nodes: list[Node] = []
         for arg in _flatten(args, ConditionAND):
@@ -131,21 +139,22 @@ class RuleCompiler:
                 if values and all(v.is_simple(x) for x in values):
                     by_field.setdefault(norm_field(arg.field), []).append([v.pattern(x) for x in values])
                     continue
-            nodes.append(self.node(arg))
+            nodes.append(self.node(src, arg))
         for key, groups in by_field.items():
             if len(groups) == 1:
                 patterns = groups[0]
-                nodes.append(Node(v.field_any(key, v.any_test(patterns)), _atoms(key, patterns), _cost(patterns)))
+                expr = src.on_field(key, lambda x, patterns=patterns: src.patterns(patterns, x))  # type: ignore[misc]
+                nodes.append(Node(expr, _atoms(key, patterns), _cost(patterns)))
             else:
-                tests = [v.any_test(g) for g in groups]
+                tests = [lambda x, g=g: src.patterns(g, x) for g in groups]
                 guards = tuple(g for group in groups for g in _atoms(key, group))
-                nodes.append(Node(v.field_all(key, tests), guards, sum(_cost(g) for g in groups)))
+                nodes.append(Node(src.on_field_all(key, tests), guards, sum(_cost(g) for g in groups)))
         if len(nodes) == 1:
             return nodes[0]
         nodes.sort(key=lambda n: n.cost)
         alternatives = tuple(dict.fromkeys(g for n in nodes for g in n.guards))
         alternatives = tuple(sorted(alternatives, key=_guard_rank))[:_MAX_ALTERNATIVES]
-        return Node(_all_of([n.pred for n in nodes]), alternatives, sum(n.cost for n in nodes))
+        return Node(all_of([n.expr for n in nodes]), alternatives, sum(n.cost for n in nodes))
 
     # --- values -------------------------------------------------------------------------------------
 
@@ -168,8 +177,8 @@ class RuleCompiler:
 
 def _special(key: str, special: sp.Special, cost: float) -> Node:
     if len(special.needs) >= MIN_LITERAL:
-        return Node(special.pred, (frozenset({("sub", key, special.needs)}),), cost)
-    return Node(special.pred, (), cost)
+        return Node(special.expr, (frozenset({("sub", key, special.needs)}),), cost)
+    return Node(special.expr, (), cost)
 
 
 def _flatten(args: Iterable[object], kind: type) -> list[object]:
@@ -215,35 +224,3 @@ def _smallest(guards: Guards) -> Guard:
 
 def _cost(patterns: Sequence[v.Pattern]) -> float:
     return max(_KIND_COST[p.kind] for p in patterns) + 0.05 * len(patterns)
-
-
-def _never(_: FieldView) -> bool:
-    return False
-
-
-def _any_of(preds: list[v.Pred]) -> v.Pred:
-    if len(preds) == 2:
-        a, b = preds
-        return lambda view: a(view) or b(view)
-
-    def pred(view: FieldView) -> bool:
-        for p in preds:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
-            if p(view):
-                return True
-        return False
-
-    return pred
-
-
-def _all_of(preds: list[v.Pred]) -> v.Pred:
-    if len(preds) == 2:
-        a, b = preds
-        return lambda view: a(view) and b(view)
-
-    def pred(view: FieldView) -> bool:
-        for p in preds:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
-            if not p(view):
-                return False
-        return True
-
-    return pred

@@ -20,23 +20,24 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from core.models.ecs import EcsEvent
+from detectors.sigma.codegen import Pred
 from detectors.sigma.compiler import Guards, RuleCompiler
 from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, parse_correlation, resolve_correlations
 from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
-from detectors.sigma.index import Bucket, build_buckets
+from detectors.sigma.index import Bucket, build_bucket
 from detectors.sigma.loader import LoadedRules, RuleInfo, SkippedRule, SkipReason, load_rules, load_texts
 from detectors.sigma.logsources import route_rule
-from detectors.sigma.values import Pred
 from detectors.sigma.view import FieldView, build_view
 
 log = logging.getLogger(__name__)
+_MAX_ROUTE_SETS = 4096  # distinct event route tuples remembered (channels come from the events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class CompiledRule:
     pred: Pred
     guards: Guards
     routes: tuple[str, ...]
+    source: str = ""  # the generated predicate's Python source (`codegen.py`), compiled as <sigma:RULE_ID>
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +60,7 @@ class RuleMatch:
     name: str | None = None  # the rule's `name` (what `detectors.base.SigmaHit.name` carries)
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):  # one per event: a tuple is the cheapest immutable record to build
     matches: list[RuleMatch]
     errors: list[RuleEvaluationError]
 
@@ -99,7 +100,12 @@ class SigmaEngine:
         self.files = dict(files)
         self.error_counts: Counter[str] = Counter()  # rule id → evaluations that raised
         self.last_errors: dict[str, str] = {}  # rule id → the last such error, for `rules list`
-        self._buckets: dict[str, Bucket] = build_buckets(self.rules, [r.routes for r in self.rules])
+        self._members: dict[str, list[int]] = {}  # route key → the rules listening on it
+        for rule in self.rules:
+            for key in rule.routes:
+                self._members.setdefault(key, []).append(rule.index)
+        self._by_keys: dict[tuple[str, ...], Bucket] = {}  # route keys that have rules → their one index
+        self._by_routes: dict[tuple[str, ...], Bucket] = {}  # an event's routes → that index (bounded)
 
     @classmethod
     def from_paths(
@@ -170,13 +176,26 @@ class SigmaEngine:
 
     def candidates(self, view: FieldView) -> list[int]:
         """Indexes of the rules that can match this event, in rule order."""
-        buckets = [b for key in view.routes if (b := self._buckets.get(key)) is not None]
-        if len(buckets) == 1:
-            return buckets[0].candidates(view)
-        merged: set[int] = set()
-        for bucket in buckets:
-            merged.update(bucket.candidates(view))
-        return sorted(merged)
+        bucket = self._by_routes.get(view.routes)
+        if bucket is None:
+            bucket = self._bucket(view.routes)
+        return bucket.candidates(view)
+
+    def _bucket(self, routes: tuple[str, ...]) -> Bucket:
+        """One index over every rule of an event's route keys, built the first time the set is seen.
+
+        An event usually has several route keys (`win:*`, `win:security`, `wincat:process_creation`):
+        one index over their rules looks each field up once. Route sets are cached by the keys that
+        have rules (an unknown channel adds a key without rules, not an index).
+        """
+        keys = tuple(key for key in routes if key in self._members)
+        bucket = self._by_keys.get(keys)
+        if bucket is None:
+            members = sorted({index for key in keys for index in self._members[key]})
+            bucket = self._by_keys[keys] = build_bucket([self.rules[i] for i in members])
+        if len(self._by_routes) < _MAX_ROUTE_SETS:
+            self._by_routes[routes] = bucket
+        return bucket
 
     def rules_for_routes(self, routes: Sequence[str]) -> list[CompiledRule]:
         """Every rule listening on any of these route keys (for tests and `rules list`)."""
@@ -226,9 +245,9 @@ def _compile(compiler: RuleCompiler, info: RuleInfo, rule: SigmaRule, index: int
             info.id, info.title, info.path, info.rule_dir, SkipReason.UNSUPPORTED_LOGSOURCE, route.unsupported
         )
     try:
-        condition = compiler.compile(rule)
+        condition = compiler.compile(rule, info.id)
     except RuleCompileError as exc:
         return SkippedRule(info.id, info.title, info.path, info.rule_dir, SkipReason(exc.reason), str(exc))
     except SigmaError as exc:  # a value pySigma accepted but cannot evaluate: a defect to fix
         return SkippedRule(info.id, info.title, info.path, info.rule_dir, SkipReason.COMPILE_ERROR, str(exc))
-    return CompiledRule(index, info, condition.pred, condition.guards, route.keys)
+    return CompiledRule(index, info, condition.pred, condition.guards, route.keys, condition.source)

@@ -1,6 +1,8 @@
-"""Per-route rule index: which rules can match this event, in a few dict lookups.
+"""Per-route-set rule index: which rules can match this event, in a few dict lookups.
 
-Each rule offers alternative guards (see `compiler.py`); within one route the index picks, per rule,
+The engine builds one index per set of route keys an event has (`win:*` + `win:security`...), so each
+field is looked up once per event. Each rule offers alternative guards (see `compiler.py`); within one
+index the index picks, per rule,
 the guard whose atoms the fewest other rules share (`CommandLine` contains `-encodedcommand` rather than
 `Image` ends with `\\powershell.exe`), then moves rules off fields that would be looked up for only a
 few rules onto fields already looked up (Security rules end up on `EventID`: one lookup per event).
@@ -9,19 +11,20 @@ few rules onto fields already looked up (Security rules end up on `EventID`: one
 (pyahocorasick, C): a single pass over the event's text reports every literal that occurs in it, each
 mapped to the rules hanging on it, so only the rules whose literal is really there become candidates.
 (A trigram index with an `in` check per literal did this before, at ~300 µs per process-creation event
-for the 3,254 CommandLine literals of SigmaHQ.)
+for the 3,254 CommandLine literals of SigmaHQ.) A field with only a few literals keeps them in a
+tuple, one `in` each: cheaper than an automaton pass over the text.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import ahocorasick
 
+from detectors.sigma.codegen import canon_cached
 from detectors.sigma.compiler import KEYWORDS, Atom, Guard
-from detectors.sigma.values import basename, canon_number
 from detectors.sigma.view import LAZY_WINDOWS_FIELDS, FieldView
 
 
@@ -33,77 +36,75 @@ class _Rule(Protocol):
 
 
 class Bucket:
-    """The rules of one route key: unguarded ones always run, guarded ones only on an atom hit."""
+    """The rules of one route set: unguarded ones always run, guarded ones only on an atom hit."""
 
-    __slots__ = ("always", "eq", "base", "sub", "_keys", "_lazy_keys", "_keywords")
+    __slots__ = ("always", "eq", "base", "sub", "_fields", "_keys", "_lazy_keys", "_keywords")
 
     def __init__(self) -> None:
         self.always: list[int] = []
         self.eq: dict[str, dict[str, list[int]]] = {}
         self.base: dict[str, dict[str, list[int]]] = {}
-        self.sub: dict[str, Any] = {}  # field → ahocorasick.Automaton: literal → rule indexes
+        self.sub: dict[str, Any] = {}  # field → its literals and their rules (`_substrings`)
+        self._fields: dict[str, tuple[Any, Any, Any]] = {}  # field → (eq table, base table, literals)
         self._keys: frozenset[str] = frozenset()
         self._lazy_keys: frozenset[str] = frozenset()
-        self._keywords: Any = None  # the automaton of keyword (full-text) literals
+        self._keywords: Any = None  # the keyword (full-text) literals
 
     def seal(self) -> None:
         """Record the indexed fields (call once the tables are filled)."""
         self._keys = frozenset({*self.eq, *self.base, *self.sub} - {KEYWORDS})
         self._lazy_keys = frozenset(k for k in self._keys if k in LAZY_WINDOWS_FIELDS or "." in k)
+        self._fields = {k: (self.eq.get(k), self.base.get(k), self.sub.get(k)) for k in self._keys}
         self._keywords = self.sub.get(KEYWORDS)
 
     def candidates(self, view: FieldView) -> list[int]:
+        """Indexes of the rules that can match this event, in rule order."""
         hits: set[int] = set()
-        low = view.low
-        eq, base, sub = self.eq, self.base, self.sub
+        lows = view.lows
+        fields = self._fields
         # A Windows view holds all its fields: look up only the indexed ones this event has (a C set operation).
         present = (self._keys & view.values.keys()) | self._lazy_keys if view.closed else self._keys
         for key in present:
-            s = low(key)
+            s = lows[key]
             if s is None:
                 continue
-            texts: tuple[str, ...] = (s,) if s.__class__ is str else s  # type: ignore[assignment]
-            if (table := eq.get(key)) is not None:
-                for x in texts:
-                    found = table.get(x)
-                    if found:
+            eq, base, literals = fields[key]
+            for x in (s,) if s.__class__ is str else s:
+                if eq is not None:
+                    if found := eq.get(x):
                         hits.update(found)
                     if x[:1].isdigit() or x[:1] == "-":  # numbers compare by value: 0x10 == 16
-                        canon = canon_number(x)
-                        if canon is not None and canon != x and (found := table.get(canon)):
+                        canon = canon_cached(x)
+                        if canon is not None and canon != x and (found := eq.get(canon)):
                             hits.update(found)
-            if (names := base.get(key)) is not None:
-                for x in texts:
-                    found = names.get(basename(x))
-                    if found:
-                        hits.update(found)
-            if (automaton := sub.get(key)) is not None:
-                _substring_hits(texts, automaton, hits)
+                if base is not None and (found := base.get(x[max(x.rfind("\\"), x.rfind("/")) + 1 :])):
+                    hits.update(found)  # the last path segment
+                if literals is not None:
+                    _substring_hits(literals, x, hits)
         if self._keywords is not None:
-            _substring_hits((view.lfulltext(),), self._keywords, hits)
+            _substring_hits(self._keywords, view.lfulltext(), hits)
         if not hits:
             return self.always
-        return [*self.always, *sorted(hits)]
+        hits.update(self.always)
+        return sorted(hits)
 
 
-def _substring_hits(texts: Iterable[str], automaton: Any, hits: set[int]) -> None:
-    """Add every rule whose literal occurs in one of the texts (one automaton pass per text)."""
-    for text in texts:
-        for _end, rules in automaton.iter(text):
+def _substring_hits(literals: Any, text: str, hits: set[int]) -> None:
+    """Add the rules of every literal that occurs in the text (see `_substrings`)."""
+    if literals.__class__ is tuple:
+        for shared, group in literals:
+            if shared in text:  # every literal of the group contains it
+                for literal, rules in group:
+                    if literal in text:
+                        hits.update(rules)
+    else:
+        for _end, rules in literals.iter(text):
             hits.update(rules)
 
 
-def build_buckets(rules: Sequence[_Rule], routes: Sequence[tuple[str, ...]]) -> dict[str, Bucket]:
-    """One bucket per route key; `routes[i]` are the route keys of `rules[i]`."""
-    members: dict[str, list[_Rule]] = {}
-    for rule, keys in zip(rules, routes, strict=True):
-        for key in keys:
-            members.setdefault(key, []).append(rule)
-    return {key: _bucket(group) for key, group in members.items()}
-
-
-def _bucket(rules: Sequence[_Rule]) -> Bucket:
-    """Index each rule under the alternative guard whose atoms the fewest other rules share.
+def build_bucket(rules: Sequence[_Rule]) -> Bucket:
+    """The index of the rules one route set listens to: each rule under the alternative guard whose atoms
+    the fewest other rules share.
 
     An atom many rules hang on (`Image` ends with `\\powershell.exe`) is one many events carry too; a rare
     one (`CommandLine` contains `-encodedcommand`) keeps the candidate list short.
@@ -126,17 +127,46 @@ def _bucket(rules: Sequence[_Rule]) -> Bucket:
             rules_of = table.setdefault(key, {}).setdefault(value, [])
             if index not in rules_of:
                 rules_of.append(index)
-    bucket.sub = {key: _automaton(by_literal) for key, by_literal in literals.items()}
+    bucket.sub = {key: _substrings(by_literal) for key, by_literal in literals.items()}
     bucket.seal()
     return bucket
 
 
-def _automaton(by_literal: dict[str, list[int]]) -> Any:
+_FEW_LITERALS = 24  # up to this many literals, one `in` per literal beats an automaton pass (measured)
+
+
+def _substrings(by_literal: dict[str, list[int]]) -> Any:
+    """What finds a field's literals: a tuple of (literal, rules) for a few, else an Aho-Corasick automaton."""
+    if len(by_literal) <= _FEW_LITERALS:
+        return _grouped([(literal, tuple(rules)) for literal, rules in by_literal.items()])
     automaton = ahocorasick.Automaton()
     for literal, rules in by_literal.items():
         automaton.add_word(literal, tuple(rules))
     automaton.make_automaton()
     return automaton
+
+
+_MIN_GROUP = 3  # literals sharing a two-character substring that are checked behind one `in` for it
+
+
+_Literal = tuple[str, tuple[int, ...]]  # a literal and the rules hanging on it
+
+
+def _grouped(pairs: list[_Literal]) -> tuple[tuple[str, tuple[_Literal, ...]], ...]:
+    """Few literals as groups behind a substring they all contain (`::` for `sekurlsa::`, `lsadump::`...):
+    a text without it skips the whole group in one scan. Ungrouped literals sit behind "" (always in)."""
+    groups: list[tuple[str, tuple[_Literal, ...]]] = []
+    rest = pairs
+    while len(rest) >= _MIN_GROUP:
+        shares = Counter(pair for literal, _ in rest for pair in {literal[i : i + 2] for i in range(len(literal) - 1)})
+        shared, count = max(shares.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0))
+        if count < _MIN_GROUP:
+            break
+        groups.append((shared, tuple(p for p in rest if shared in p[0])))
+        rest = [p for p in rest if shared not in p[0]]
+    if rest:
+        groups.append(("", tuple(rest)))
+    return tuple(groups)
 
 
 _MIN_FIELD_RULES = 4  # a field looked up on every event of the route should serve at least this many rules

@@ -8,6 +8,7 @@ parser; any pattern it cannot read yields no literals (the regex then simply alw
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 try:  # CPython 3.11+: the parser behind `re`
@@ -22,15 +23,24 @@ _REPEATS = tuple(getattr(_c, name) for name in _REPEAT_OPS if _c is not None and
 
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     """Case-exact substrings present in every match (longest first); () when none is certain."""
+    return tuple(sorted(required_counts(pattern, flags), key=lambda r: (-len(r), r)))
+
+
+def required_counts(pattern: str, flags: int = 0) -> Counter[str]:
+    """Case-exact substrings present in every match, each with how many disjoint times at least.
+
+    The runs come from one path through the pattern (a sequence, groups, repeats taken their minimum
+    once), so in a match they occupy disjoint spans: `text.count(run) >= n` holds for every match
+    (`\\+.*\\+.*\\+` needs three `+`), a cheap test that skips most texts before a backtracking search.
+    """
     if _sre is None:
-        return ()
+        return Counter()
     try:
         parsed = _sre.parse(pattern, flags)
     except (re.error, RecursionError, OverflowError, ValueError):
-        return ()
+        return Counter()
     ignore = bool(parsed.state.flags & re.IGNORECASE)
-    runs = {run for run in _sequence(list(parsed), ignore) if run}
-    return tuple(sorted(runs, key=lambda r: (-len(r), r)))
+    return Counter(run for run in _sequence(list(parsed), ignore) if run)
 
 
 def _sequence(items: list[tuple[Any, Any]], ignore: bool) -> list[str]:

@@ -22,77 +22,78 @@ from sigma.types import (
     SigmaType,
 )
 
+from detectors.sigma.codegen import Pred, RuleSource, all_of
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.regex_literals import required_literals
-from detectors.sigma.values import (
-    Pred,
-    StrTest,
-    any_test,
-    canon_number,
-    field_any,
-    keyword_test,
-    keywords_any,
-    keywords_each,
-    pattern,
-)
-from detectors.sigma.view import FieldView, norm_field
+from detectors.sigma.regex_literals import required_counts, required_literals
+from detectors.sigma.values import StrTest, canon_number, keyword_patterns, pattern
+from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView, norm_field
 
 _RE_FLAGS = {
     SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
     SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
     SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
 }
+_NULLS: tuple[object, ...] = (None, "", [], ())  # what `field: null` accepts
 
 
 @dataclass(frozen=True, slots=True)
 class Special:
-    """A predicate for a value that does not merge into a string test, and what it needs in the text."""
+    """The expression for a value that does not merge into a string test, and what it needs in the text."""
 
-    pred: Pred
+    expr: str
     needs: str = ""  # a lower-case substring every matching value contains ("" when unknown)
 
 
-def special(field: str | None, value: SigmaType) -> Special:
+def special(src: RuleSource, field: str | None, value: SigmaType) -> Special:
     """The values that do not merge into string tests: cased strings, regexes, null, exists, cidr,
     comparisons and field references."""
     key = norm_field(field) if field else None
     if isinstance(value, SigmaCasedString):
         cased = pattern(value, lower=False)
         if key:
-            return Special(field_any(key, any_test([cased]), cased=True), cased.needed().lower())
-        return Special(keywords_any(keyword_test([cased]), cased=True), cased.needed().lower())
+            return Special(src.on_field(key, lambda x: src.patterns([cased], x), cased=True), cased.needed().lower())
+        keywords = keyword_patterns([cased])
+        return Special(src.on_fulltext(lambda x: src.patterns(keywords, x), cased=True), cased.needed().lower())
     if isinstance(value, SigmaRegularExpression):
-        return _regex(key, value)
+        return _regex(src, key, value)
     if key is None:
         raise RuleCompileError(f"{type(value).__name__} needs a field (keyword search cannot use it)")
     if isinstance(value, SigmaNull):
-        return Special(lambda view: view.get(key) in (None, "", [], ()))
+        return Special(f"view.get({src.const(key)}) in {src.const(_NULLS)}")
     if isinstance(value, SigmaExists):
-        wanted = bool(value.exists)
-        return Special(lambda view: (view.get(key) is not None) is wanted)
+        return Special(f"(view.get({src.const(key)}) is {'not ' if value.exists else ''}None)")
     if isinstance(value, SigmaCIDRExpression):
-        return Special(field_any(key, _cidr_test(value), cased=True))
+        cidr = _cidr_test(value)
+        return Special(src.on_field(key, lambda x: src.call(cidr, x), cased=True))
     if isinstance(value, SigmaCompareExpression):
-        return Special(field_any(key, _compare_test(value), cased=True))
+        compare = _compare_test(value)
+        return Special(src.on_field(key, lambda x: src.call(compare, x), cased=True))
     if isinstance(value, SigmaFieldReference):
-        return Special(_fieldref(key, value))
+        return Special(src.call(_fieldref(key, value), "view"))
     raise RuleCompileError(f"value type {type(value).__name__} is not supported by the stream engine")
 
 
-def _regex(key: str | None, value: SigmaRegularExpression) -> Special:
+def _regex(src: RuleSource, key: str | None, value: SigmaRegularExpression) -> Special:
     """`re` (case-sensitive unless `i`), searched; skipped cheaply when a literal it needs is absent."""
     flags = 0
     for flag in value.flags:
         flags |= _RE_FLAGS[flag]
     source = _unpadded(str(value.regexp))
-    regex = re.compile(source, flags)
+    search = re.compile(source, flags).search
     literals = required_literals(source, flags)
-    if literals:
-        test: StrTest = lambda s: all(lit in s for lit in literals) and regex.search(s) is not None  # noqa: E731
-    else:
-        test = lambda s: regex.search(s) is not None  # noqa: E731
-    pred = field_any(key, test, cased=True) if key else keywords_each(test)
-    return Special(pred, literals[0].lower() if literals else "")
+    counts = required_counts(source, flags)
+
+    def test(x: str) -> str:
+        needed = [f"{x}.count({src.const(lit)}) >= {counts[lit]}" if counts[lit] > 1 else f"{src.const(lit)} in {x}"
+                  for lit in literals]  # fmt: skip
+        return all_of([*needed, f"{src.call(search, x)} is not None"])
+
+    if key:
+        expr = src.on_field(key, test, cased=True)
+    else:  # keywords value by value: `.` must not cross from one field to the next
+        values = f"{src.fulltext(cased=True)}.split({src.const(KEYWORD_SEPARATOR)})"
+        expr = f"any(map({src.helper('x', test('x'))}, {values}))"
+    return Special(expr, literals[0].lower() if literals else "")
 
 
 def _unpadded(regex: str) -> str:

@@ -1,13 +1,13 @@
-"""Value matchers: one Sigma value (after pySigma applied the modifiers) → a test on a field view.
+"""Value shapes: one Sigma value (after pySigma applied the modifiers) → what a field text must look like.
 
 pySigma has already turned modifiers into typed values: `contains`/`startswith`/`endswith` into
 wildcards in a `SigmaString`, `windash`/`base64offset` into a `SigmaExpansion` of alternatives,
 `base64`/`wide`/`utf16*` into the encoded string, `re` into `SigmaRegularExpression` (with its i/m/s
 flags), `cidr`, `lt`..`gte`, `fieldref`, `exists`, `cased` into their own types, `all` into AND linking.
 
-Strings compile to plain `str` operations when the wildcards are only leading/trailing (`==`,
-`startswith`, `endswith`, `in`), otherwise to one anchored regex; many values of one field are merged
-into a single test (a frozenset lookup, one `endswith(tuple)`...). Matching is on the lower-cased field
+A string becomes a `Pattern`: exact, prefix, suffix or contains when the wildcards are only leading or
+trailing, otherwise one anchored regex; `codegen.py` turns the patterns of one field into plain `str`
+operations (a frozenset lookup, one `endswith(tuple)`, a chain of `in`...). Matching is on the lower-cased field
 text unless the value is `cased` or a regex (regexes are case-sensitive unless flagged `i`). The other
 value types (regex, null, exists, cidr, comparisons, field references, cased) are in `special.py`.
 """
@@ -28,9 +28,8 @@ from sigma.types import (
 )
 
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView
+from detectors.sigma.view import KEYWORD_SEPARATOR
 
-Pred = Callable[[FieldView], bool]
 StrTest = Callable[[str], bool]
 SEPARATORS = ("\\", "/")
 _NOT_SEPARATOR = f"[^{KEYWORD_SEPARATOR}]"
@@ -118,73 +117,14 @@ def canon_number(text: str) -> str | None:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-# --- merged string tests ------------------------------------------------------------------------------
+# --- long lists of literals -----------------------------------------------------------------------------
 
 
-def any_test(patterns: Sequence[Pattern]) -> StrTest:
-    """One test true when any of the patterns matches a (lower-cased) field text."""
-    if any(p.kind == "any" for p in patterns):
-        return _always
-    exact = frozenset(p.text for p in patterns if p.kind == "exact")
-    numbers = frozenset(p.text for p in patterns if p.kind == "number")
-    prefixes = tuple(p.text for p in patterns if p.kind == "prefix")
-    suffixes = tuple(p.text for p in patterns if p.kind == "suffix")
-    subs = tuple(dict.fromkeys(p.text for p in patterns if p.kind == "contains"))
-    regexes = [p.regex for p in patterns if p.kind == "regex"]
-    searches = [p.regex for p in patterns if p.kind == "search"]
-    tests: list[StrTest] = []
-    if exact or numbers:
-        tests.append(_in_set(exact | numbers, numbers))
-    if prefixes:
-        tests.append(lambda s: s.startswith(prefixes))
-    if suffixes:
-        tests.append(lambda s: s.endswith(suffixes))
-    if subs:
-        tests.append(_contains_any(subs))
-    if regexes:
-        compiled = re.compile("|".join(f"(?:{r})" for r in regexes), re.DOTALL)
-        tests.append(lambda s: compiled.fullmatch(s) is not None)
-    if searches:
-        searched = re.compile("|".join(f"(?:{r})" for r in searches), re.DOTALL)
-        tests.append(lambda s: searched.search(s) is not None)
-    return _or_tests(tests)
-
-
-def _always(_: str) -> bool:
-    return True
-
-
-def _in_set(values: frozenset[str], numbers: frozenset[str]) -> StrTest:
-    if not numbers:
-        return values.__contains__
-
-    def test(s: str) -> bool:
-        return s in values or canon_number(s) in numbers
-
-    return test
-
-
-def _contains_any(subs: tuple[str, ...]) -> StrTest:
-    if "" in subs:
-        return _always
-    if len(subs) == 1:
-        only = subs[0]
-        return lambda s: only in s
-    if len(subs) > _MANY_SUBSTRINGS:
-        if not any(sub.isascii() for sub in subs):
-            return _contains_any_non_ascii(subs)
-        return _contains_any_trie(subs)
-
-    def test(s: str) -> bool:
-        for sub in subs:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
-            if sub in s:
-                return True
-        return False
-
-    return test
-
-
-_MANY_SUBSTRINGS = 40  # above this, one trie-shaped regex beats a loop of `in` (measured on command lines)
+def contains_many(subs: tuple[str, ...]) -> StrTest:
+    """A test for "contains any of these literals" when they are too many for a chain of `in`."""
+    if not any(sub.isascii() for sub in subs):
+        return _contains_any_non_ascii(subs)
+    return _contains_any_trie(subs)
 
 
 def _contains_any_trie(subs: tuple[str, ...]) -> StrTest:
@@ -233,20 +173,7 @@ def _contains_any_non_ascii(subs: tuple[str, ...]) -> StrTest:
     return test
 
 
-def _or_tests(tests: list[StrTest]) -> StrTest:
-    if len(tests) == 1:
-        return tests[0]
-
-    def test(s: str) -> bool:
-        for t in tests:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
-            if t(s):
-                return True
-        return False
-
-    return test
-
-
-def keyword_test(patterns: Sequence[Pattern]) -> StrTest:
+def keyword_patterns(patterns: Sequence[Pattern]) -> list[Pattern]:
     """Keywords search the full text (`FieldView.fulltext`): every pattern is implicitly `*value*`,
     and wildcards do not cross the NUL between two field values."""
     subs: list[Pattern] = []
@@ -257,70 +184,7 @@ def keyword_test(patterns: Sequence[Pattern]) -> StrTest:
             subs.append(Pattern("contains", ""))  # `*`: any non-empty text
         else:
             subs.append(Pattern("contains", p.text))
-    return any_test(subs)
-
-
-# --- field predicates ---------------------------------------------------------------------------------
-
-
-def field_any(key: str, test: StrTest, *, cased: bool = False) -> Pred:
-    """True when the field's text (any element of a list) passes the test."""
-    if cased:
-
-        def pred_cased(view: FieldView) -> bool:
-            return _any_value(view.text(key), test)
-
-        return pred_cased
-
-    def pred(view: FieldView) -> bool:
-        s = view.low(key)
-        if s is None:
-            return False
-        if s.__class__ is str:
-            return test(s)  # type: ignore[arg-type]
-        for x in s:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
-            if test(x):
-                return True
-        return False
-
-    return pred
-
-
-def field_all(key: str, tests: Sequence[StrTest]) -> Pred:
-    """`field|all`: every test passes (each on any element of a list value)."""
-
-    def pred(view: FieldView) -> bool:
-        s = view.low(key)
-        if s is None:
-            return False
-        if s.__class__ is str:
-            for t in tests:  # noqa: SIM110 (hot path: a loop beats any()/all() on a generator)
-                if not t(s):  # type: ignore[arg-type]
-                    return False
-            return True
-        return all(any(t(x) for x in s) for t in tests)
-
-    return pred
-
-
-def keywords_any(test: StrTest, *, cased: bool = False) -> Pred:
-    """Keyword search over the event's full text (lower-cased unless `cased`)."""
-    if cased:
-        return lambda view: test(view.fulltext())
-    return lambda view: test(view.lfulltext())
-
-
-def keywords_each(test: StrTest) -> Pred:
-    """Keyword search value by value (regular expressions: `.` must not cross from one field to the next)."""
-    return lambda view: any(test(t) for t in view.fulltext().split(KEYWORD_SEPARATOR))
-
-
-def _any_value(value: str | tuple[str, ...] | None, test: StrTest) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return test(value)
-    return any(test(x) for x in value)
+    return subs
 
 
 def basename(text: str) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from core.models.ecs import EcsEvent, Winlog
@@ -35,9 +34,25 @@ INTEGRITY_LEVELS = {"s-1-16-0": "Untrusted", "s-1-16-4096": "Low", "s-1-16-8192"
 
 
 class FieldView:
-    """Sigma field name (lower case) → value, for one event. Not thread-safe (per-event caches)."""
+    """Sigma field name (lower case) → value, for one event. Not thread-safe (per-event caches).
 
-    __slots__ = ("values", "routes", "event_id", "closed", "_lazy", "_low", "_text", "_full", "_lfull", "_text_values")
+    `lows` and `texts` are the field → text maps the compiled rules and the index read: a hit is one C
+    dict lookup, a miss (the first read of a field) fills the entry from the raw values.
+    """
+
+    __slots__ = (
+        "values",
+        "routes",
+        "closed",
+        "lows",
+        "texts",
+        "_id",
+        "_id_of",
+        "_lazy",
+        "_full",
+        "_lfull",
+        "_text_values",
+    )
 
     def __init__(
         self,
@@ -48,54 +63,42 @@ class FieldView:
         lazy: Callable[[str], Any] | None = None,
         *,
         closed: bool = False,
+        event_id_of: _WinRecord | None = None,
     ) -> None:
         self.values = values
         self.routes = routes
-        self.event_id = event_id
+        self._id = event_id
+        self._id_of = event_id_of  # the id is read only for a match or an error: found on first use
         # closed: `values` holds every field except LAZY_WINDOWS_FIELDS and dotted ECS paths (Windows views)
         self.closed = closed
         self._lazy = lazy
         self._text_values = text_values
-        self._low: dict[str, Text | None] = {}
-        self._text: dict[str, Text | None] = {}
+        # Built without a Python __init__ (two per event): dict's constructor, then the two slots.
+        self.lows = lows = LowTexts()
+        lows._values, lows._lazy = values, lazy
+        self.texts = texts = Texts()
+        texts._values, texts._lazy = values, lazy
         self._full: str | None = None
         self._lfull: str | None = None
 
+    @property
+    def event_id(self) -> str | None:
+        """The event's id (what matches and rule errors name)."""
+        if self._id_of is not None:
+            self._id, self._id_of = _event_id(self._id_of), None
+        return self._id
+
     def get(self, key: str) -> Any:
         """The raw value of a field (None when absent)."""
-        value = self.values.get(key, _MISSING)
-        if value is _MISSING:
-            value = self._lazy(key) if self._lazy is not None else None
-            self.values[key] = value
-        return value
+        return _raw(self.values, self._lazy, key)
 
     def text(self, key: str) -> Text | None:
         """The value as text (lists as a tuple of texts), original case."""
-        found = self._text.get(key, _MISSING)
-        if found is _MISSING:
-            value = self.values.get(key, _MISSING)
-            if value is _MISSING:
-                value = self.get(key)
-            found = self._text[key] = value if value.__class__ is str else as_text(value)
-        return found  # type: ignore[no-any-return]
+        return self.texts[key]
 
     def low(self, key: str) -> Text | None:
         """The value as lower-case text: what case-insensitive matchers compare."""
-        found = self._low.get(key, _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[no-any-return]
-        value = self.values.get(key, _MISSING)
-        if value is _MISSING:
-            value = self.get(key)
-        if value is None:
-            found = None
-        elif value.__class__ is str:
-            found = value.lower()
-        else:
-            text = as_text(value)
-            found = text.lower() if isinstance(text, str) else tuple(x.lower() for x in text or ())
-        self._low[key] = found
-        return found  # type: ignore[no-any-return]
+        return self.lows[key]
 
     def fulltext(self) -> str:
         """What keyword (full-text) search looks at: every text of the event, NUL-separated, original case.
@@ -119,6 +122,48 @@ class FieldView:
         if self._lfull is None:
             self._lfull = self.fulltext().lower()
         return self._lfull
+
+
+def _raw(values: dict[str, Any], lazy: Callable[[str], Any] | None, key: str) -> Any:
+    value = values.get(key, _MISSING)
+    if value is _MISSING:
+        value = values[key] = lazy(key) if lazy is not None else None
+    return value
+
+
+class Texts(dict[str, "Text | None"]):
+    """Field → its value as text (original case), computed on the first read of each field.
+
+    Holds the raw values and the lazy reader, not the view: no reference cycle, so a view is freed
+    without the cyclic collector.
+    """
+
+    __slots__ = ("_values", "_lazy")
+    _values: dict[str, Any]
+    _lazy: Callable[[str], Any] | None
+
+    def __missing__(self, key: str) -> Text | None:
+        value = _raw(self._values, self._lazy, key)
+        found = self[key] = value if value.__class__ is str else as_text(value)
+        return found
+
+
+class LowTexts(Texts):
+    """Field → its value as lower-case text: what case-insensitive matchers compare."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: str) -> Text | None:
+        value = _raw(self._values, self._lazy, key)
+        if value is None:
+            found: Text | None = None
+        elif value.__class__ is str:
+            found = value.lower()
+        else:
+            text = as_text(value)
+            found = text.lower() if isinstance(text, str) else tuple(x.lower() for x in text or ())
+        self[key] = found
+        return found
 
 
 KEYWORD_SEPARATOR = "\x00"
@@ -204,22 +249,29 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
     return FieldView(
         values,
         ls.windows_event_routes(lchannel, rec.event_id),
-        _event_id(rec),
+        None,
         text_values,
         lambda key: _system_field(rec, key),
         closed=True,
+        event_id_of=rec,
     )
 
 
 def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
     """Event data under normalised field names."""
-    norm = _norm_cached
-    return {norm(key): value for key, value in data.items()}
+    names = tuple(data)
+    normal = _NORMAL_NAMES.get(names)
+    if normal is None:
+        normal = tuple(norm_field(name) for name in names)
+        if len(_NORMAL_NAMES) < _MAX_NAME_SETS:
+            _NORMAL_NAMES[names] = normal
+    return dict(zip(normal, data.values(), strict=True))
 
 
-@lru_cache(maxsize=16_384)  # the same few hundred event data names recur on every event
-def _norm_cached(name: str) -> str:
-    return norm_field(name)
+# Event data names → their normalised forms: one event type writes the same names in the same order,
+# so a few hundred name tuples cover a stream (bounded: names come from the events).
+_NORMAL_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_NAME_SETS = 16_384
 
 
 # System fields of a Windows view read only when asked (the rest of a Windows view is built eagerly).
