@@ -24,7 +24,7 @@ from sigma.types import (
 
 from detectors.sigma.codegen import Pred, RuleSource, all_of
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.regex_literals import required_counts, required_literals
+from detectors.sigma.regex_literals import ordered_in, ordered_literals, required_counts, required_literals
 from detectors.sigma.values import StrTest, canon_number, keyword_patterns, pattern
 from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView, norm_field
 
@@ -82,11 +82,14 @@ def _regex(src: RuleSource, key: str | None, value: SigmaRegularExpression) -> S
     search = re.compile(source, flags).search
     literals = required_literals(source, flags)
     counts = required_counts(source, flags)
+    parts = ordered_literals(source, flags)
+    ordered = ordered_in(parts, bool(flags & re.DOTALL)) if parts else None
 
     def test(x: str) -> str:
         needed = [f"{x}.count({src.const(lit)}) >= {counts[lit]}" if counts[lit] > 1 else f"{src.const(lit)} in {x}"
                   for lit in literals]  # fmt: skip
-        return all_of([*needed, f"{src.call(search, x)} is not None"])
+        found = src.call(ordered, x) if ordered else f"{src.call(search, x)} is not None"
+        return all_of([*needed, found])
 
     if key:
         expr = src.on_field(key, test, cased=True)

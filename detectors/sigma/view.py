@@ -17,7 +17,7 @@ Values are read once and cached per view, lower-cased once for the default case-
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from core.models.ecs import EcsEvent, Winlog
@@ -59,7 +59,7 @@ class FieldView:
         values: dict[str, Any],
         routes: tuple[str, ...],
         event_id: str | None,
-        text_values: Callable[[], Iterable[Any]],
+        text_values: Callable[[], list[Any]],
         lazy: Callable[[str], Any] | None = None,
         *,
         closed: bool = False,
@@ -106,8 +106,14 @@ class FieldView:
         A keyword never contains NUL, so a substring found here lies within one field value.
         """
         if self._full is None:
+            values = self._text_values()
+            try:  # the usual case, every value a string: one C join (empty ones left out, as below)
+                self._full = KEYWORD_SEPARATOR.join(filter(None, values) if "" in values else values)
+                return self._full
+            except TypeError:
+                pass
             out: list[str] = []
-            for value in self._text_values():
+            for value in values:
                 text = value if value.__class__ is str else as_text(value)
                 if not text:
                     continue

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from detectors.sigma.regex_literals import required_counts
+from detectors.sigma.regex_literals import ordered_in, ordered_literals, required_counts
 from tests.unit.test_sigma_modifiers import hit, rule, sysmon
 
 HOSTILE = [
@@ -123,3 +123,37 @@ def test_regex_rule_with_repeated_literal_matches_at_the_threshold_only():
     assert "count(" in e.rules[0].source
     assert hit(e, sysmon(CommandLine="a+b+c+"))
     assert not hit(e, sysmon(CommandLine="a+b+c"))
+
+
+def test_ordered_literals_only_for_literals_and_dot_star():
+    assert ordered_literals(r"\+.*\+.*\+") == ("+", "+", "+")
+    assert ordered_literals(r"ab.*?cd") == ("ab", "cd")
+    for other in (r"a.+b", r"a.*b$", r"(?i)a.*b", r"a\.*b", r"a[bc].*d", r"a.*+b", r"(a).*b"):
+        assert ordered_literals(other) is None, other
+
+
+ORDERED = [r"\+.*\+.*\+", r"ab.*?ab.*b", r"a.*-.*a", r"(?s)a.*b.*a", r"aa.*a"]
+
+
+@pytest.mark.parametrize("regex", ORDERED)
+def test_ordered_test_finds_what_the_regex_finds(regex: str):
+    """Fuzz, newlines included: the `str.find` test agrees with `re.search` on every text, both ways."""
+    compiled = re.compile(regex)
+    parts = ordered_literals(regex)
+    assert parts is not None
+    test = ordered_in(parts, bool(compiled.flags & re.DOTALL))
+    rng = random.Random(regex)
+    found = 0
+    for _ in range(4000):
+        text = "".join(rng.choice("+ab-\nx") for _ in range(rng.randint(0, 20)))
+        expected = compiled.search(text) is not None
+        assert test(text) is expected, (regex, text)
+        found += expected
+    assert 0 < found < 4000  # the fuzz exercised both answers
+
+
+def test_a_regex_of_many_repeated_literals_is_not_a_backtracking_search():
+    e = rule("selection:\n    CommandLine|re: '" + ".*".join([r"\+"] * 14) + "'\ncondition: selection")
+    assert hit(e, sysmon(CommandLine="+a" * 40))
+    assert not hit(e, sysmon(CommandLine="+a" * 10 + "\n" + "+a" * 10))  # `.` stops at the newline
+    assert hit(e, sysmon(CommandLine="+a" * 10 + "\n" + "+a" * 14))

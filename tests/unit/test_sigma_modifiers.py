@@ -413,3 +413,21 @@ def test_unroutable_logsource_is_skipped_with_reason():
     [skipped] = engine.skipped
     assert skipped.reason.value == "unsupported-logsource"
     assert "aws" in skipped.detail
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"A": "x", "B": "", "C": "y"},  # all strings, one empty: left out as on the general path
+        {"A": "x", "B": None, "C": 0, "D": False, "E": ["p", "q"], "F": ""},  # other types: the general path
+    ],
+)
+def test_fulltext_joins_the_non_empty_texts(data: dict[str, Any]):
+    from detectors.sigma.view import KEYWORD_SEPARATOR, as_text, build_view
+
+    event = {"winlog": {"channel": "Application", "event_id": "1", "event_data": data}, "message": "m"}
+    expected: list[str] = []
+    for value in [*data.values(), "m"]:
+        text = as_text(value)
+        expected += [] if not text else [text] if isinstance(text, str) else list(text)
+    assert build_view(event).fulltext() == KEYWORD_SEPARATOR.join(expected)
