@@ -223,6 +223,11 @@ INCIDENT_PROPERTIES: dict[str, Any] = {
 }  # fmt: skip
 
 
+def small_index_settings(settings: Settings) -> dict[str, Any]:
+    """A Vigil index of a few hundred documents at most: one shard, the configured replicas."""
+    return {"number_of_shards": 1, "number_of_replicas": settings.es_replicas}
+
+
 def install_incident_template(es: Elasticsearch, settings: Settings) -> None:
     es.indices.put_index_template(
         name="vigil-incidents",
@@ -239,7 +244,7 @@ def install_reports_template(es: Elasticsearch, settings: Settings) -> None:
         name="vigil-reports",
         index_patterns=[REPORTS_INDEX],
         priority=500,
-        template={"settings": {"number_of_shards": 1, "number_of_replicas": settings.es_replicas}, "mappings": {
+        template={"settings": small_index_settings(settings), "mappings": {
             "dynamic_templates": DYNAMIC_TEMPLATES,
             # The content is kept, not searched: disabling it keeps the mapping small and fixed.
             "properties": {"day": DATE, "version": {"type": "integer"}, "generated_at": DATE, "signed_at": DATE,
@@ -260,7 +265,7 @@ def install_rule_state_template(es: Elasticsearch, settings: Settings) -> None:
         name="vigil-rule-state",
         index_patterns=[RULE_STATE_INDEX],
         priority=500,
-        template={"settings": {"number_of_shards": 1, "number_of_replicas": settings.es_replicas},
+        template={"settings": small_index_settings(settings),
                   "mappings": {"dynamic": False, "properties": RULE_STATE_PROPERTIES}},
     )  # fmt: skip
 
@@ -281,6 +286,6 @@ def install_entities_template(es: Elasticsearch, settings: Settings) -> None:
         name="vigil-entities",
         index_patterns=[ENTITIES_INDEX, f"{ENTITIES_INDEX}-*"],
         priority=500,
-        template={"settings": {"number_of_shards": 1, "number_of_replicas": settings.es_replicas},
+        template={"settings": small_index_settings(settings),
                   "mappings": ENTITIES_MAPPINGS},
     )  # fmt: skip
