@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import ahocorasick
 
 from detectors.sigma.codegen import canon_cached
-from detectors.sigma.compiler import KEYWORDS, Atom, Guard
+from detectors.sigma.compiler import KEYWORDS, Atom, Guard, atom_weight
 from detectors.sigma.view import LAZY_WINDOWS_FIELDS, FieldView
 
 
@@ -118,7 +118,9 @@ def build_bucket(rules: Sequence[_Rule]) -> Bucket:
         if not rule.guards:
             bucket.always.append(rule.index)
         else:
-            chosen[rule.index] = min(rule.guards, key=lambda g: (sum(popularity[a] for a in g), len(g)))
+            chosen[rule.index] = min(
+                rule.guards, key=lambda g: (sum(popularity[a] * atom_weight(a) for a in g), len(g))
+            )
     _fewer_fields(chosen, {rule.index: list(rule.guards) for rule in rules})
     literals: dict[str, dict[str, list[int]]] = {}
     for index, guard in chosen.items():
