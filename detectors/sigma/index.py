@@ -121,7 +121,7 @@ def build_bucket(rules: Sequence[_Rule]) -> Bucket:
             chosen[rule.index] = min(
                 rule.guards, key=lambda g: (sum(popularity[a] * atom_weight(a) for a in g), len(g))
             )
-    _fewer_fields(chosen, {rule.index: list(rule.guards) for rule in rules})
+    if FEWER: _fewer_fields(chosen, {rule.index: list(rule.guards) for rule in rules})
     literals: dict[str, dict[str, list[int]]] = {}
     for index, guard in chosen.items():
         for kind, key, value in guard:
@@ -171,6 +171,7 @@ def _grouped(pairs: list[_Literal]) -> tuple[tuple[str, tuple[_Literal, ...]], .
     return tuple(groups)
 
 
+FEWER = True
 _MIN_FIELD_RULES = 4  # a field looked up on every event of the route should serve at least this many rules
 
 

@@ -107,8 +107,8 @@ class FieldView:
         """
         if self._full is None:
             values = self._text_values()
-            try:  # the usual case, every value a string: one C join (empty ones left out, as below)
-                self._full = KEYWORD_SEPARATOR.join(filter(None, values) if "" in values else values)
+            try:  # the usual case, every value a string or None: one C join (empty ones left out, as below)
+                self._full = KEYWORD_SEPARATOR.join(filter(None, values))
                 return self._full
             except TypeError:
                 pass
@@ -250,7 +250,7 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
     message = event.message if isinstance(event, EcsEvent) else path(event, "message")
 
     def text_values() -> list[Any]:
-        return [*data_values, message]
+        return [*data_values, message] if message is not None else [*data_values]
 
     return FieldView(
         values,
