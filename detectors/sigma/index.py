@@ -46,7 +46,8 @@ class Bucket:
         self.eq: dict[str, dict[str, list[int]]] = {}
         self.base: dict[str, dict[str, list[int]]] = {}
         self.sub: dict[str, Any] = {}  # field → its literals and their rules (`_substrings`)
-        self._fields: dict[str, tuple[Any, Any, Any]] = {}  # field → (eq table, base table, literals)
+        # field → (eq table, base table, literals, whether the eq table holds numbers)
+        self._fields: dict[str, tuple[Any, Any, Any, bool]] = {}
         self._keys: frozenset[str] = frozenset()
         self._lazy_keys: frozenset[str] = frozenset()
         self._keywords: Any = None  # the keyword (full-text) literals
@@ -55,7 +56,10 @@ class Bucket:
         """Record the indexed fields (call once the tables are filled)."""
         self._keys = frozenset({*self.eq, *self.base, *self.sub} - {KEYWORDS})
         self._lazy_keys = frozenset(k for k in self._keys if k in LAZY_WINDOWS_FIELDS or "." in k)
-        self._fields = {k: (self.eq.get(k), self.base.get(k), self.sub.get(k)) for k in self._keys}
+        self._fields = {
+            k: (self.eq.get(k), self.base.get(k), self.sub.get(k), any(canon_cached(v) for v in self.eq.get(k, ())))
+            for k in self._keys
+        }
         self._keywords = self.sub.get(KEYWORDS)
 
     def candidates(self, view: FieldView) -> list[int]:
@@ -64,17 +68,21 @@ class Bucket:
         lows = view.lows
         fields = self._fields
         # A Windows view holds all its fields: look up only the indexed ones this event has (a C set operation).
-        present = (self._keys & view.values.keys()) | self._lazy_keys if view.closed else self._keys
+        present: Any = self._keys
+        if view.closed:
+            present = self._keys & view.values.keys()
+            if self._lazy_keys:
+                present |= self._lazy_keys
         for key in present:
             s = lows[key]
             if s is None:
                 continue
-            eq, base, literals = fields[key]
+            eq, base, literals, numeric = fields[key]
             for x in (s,) if s.__class__ is str else s:
                 if eq is not None:
                     if found := eq.get(x):
                         hits.update(found)
-                    if x[:1].isdigit() or x[:1] == "-":  # numbers compare by value: 0x10 == 16
+                    if numeric and (x[:1].isdigit() or x[:1] == "-"):  # numbers compare by value: 0x10 == 16
                         canon = canon_cached(x)
                         if canon is not None and canon != x and (found := eq.get(canon)):
                             hits.update(found)
