@@ -211,10 +211,14 @@ def _atoms(key: str, patterns: Sequence[v.Pattern], *, keyword: bool = False) ->
 
 
 def indexable(literal: str) -> bool:
-    """A literal the index can look for: two characters and more, or one that is not ASCII (an emoji, a
-    Cyrillic homoglyph, U+202E): the automaton finds any length, but a single ASCII character is in
-    nearly every text."""
-    return len(literal) >= 2 or (literal != "" and not literal.isascii())
+    """A literal the index can look for: two characters and more, or one that is rare in a text (not
+    ASCII: an emoji, a Cyrillic homoglyph, U+202E; or ASCII punctuation such as a backtick or a caret).
+    The automaton finds any length, but a letter, a digit, a space or a path separator is in nearly
+    every text, and each occurrence is a hit to handle."""
+    return len(literal) >= 2 or (literal != "" and (not literal.isascii() or literal in _RARE_CHARACTERS))
+
+
+_RARE_CHARACTERS = frozenset("`^|~$%{}[]<>&;!@#*+?")
 
 
 def atom_weight(atom: Atom) -> float:
