@@ -146,7 +146,7 @@ def build_bucket(rules: Sequence[_Rule], known: Mapping[str, frozenset[str]] | N
             rules_of = table.setdefault(key, {}).setdefault(value, [])
             if index not in rules_of:
                 rules_of.append(index)
-    bucket.sub = {key: _substrings(by_literal) for key, by_literal in literals.items()}
+    bucket.sub = {key: _substrings(by_literal, long_text=key == KEYWORDS) for key, by_literal in literals.items()}
     bucket.seal()
     return bucket
 
@@ -172,12 +172,23 @@ def given(guards: Guards, known: Mapping[str, frozenset[str]]) -> Guards | None:
 _FEW_LITERALS = 24  # up to this many literals, one `in` per literal beats an automaton pass (measured)
 
 
-def _substrings(by_literal: dict[str, list[int]]) -> Any:
-    """What finds a field's literals: (literal, rules) groups for a few, else an Aho-Corasick automaton."""
-    if len(by_literal) <= _FEW_LITERALS:
+def _substrings(by_literal: dict[str, list[int]], *, long_text: bool = False) -> Any:
+    """What finds a field's literals: (literal, rules) groups for a few, else an Aho-Corasick automaton.
+
+    The automaton's pass costs by the character, each `in` by the scan: a long text (an event's keyword
+    full text, ~400 characters) makes even 20 literals cheaper to find in one pass (2.5 vs 3.5 µs). A
+    deterministic automaton is the fastest pass but grows with the literals: kept for small sets.
+    """
+    if len(by_literal) <= _FEW_LITERALS and not long_text:
         return _grouped([(literal, tuple(rules)) for literal, rules in by_literal.items()])
-    automaton = ahocorasick_rs.AhoCorasick(list(by_literal), matchkind=ahocorasick_rs.MATCHKIND_STANDARD)
+    implementation = ahocorasick_rs.Implementation.DFA if len(by_literal) <= _SMALL_DFA else None
+    automaton = ahocorasick_rs.AhoCorasick(
+        list(by_literal), matchkind=ahocorasick_rs.MATCHKIND_STANDARD, implementation=implementation
+    )
     return _Automaton(automaton, tuple(tuple(rules) for rules in by_literal.values()))
+
+
+_SMALL_DFA = 100  # literals up to which the automaton is a DFA
 
 
 class _Automaton(NamedTuple):
