@@ -65,6 +65,9 @@ class Evaluation(NamedTuple):  # one per event: a tuple is the cheapest immutabl
     errors: list[RuleEvaluationError]
 
 
+_new_evaluation = tuple.__new__  # builds the NamedTuple in C (its generated __new__ is Python code)
+
+
 class DirCounts(BaseModel):
     files: int = 0
     rules: int = 0
@@ -174,7 +177,7 @@ class SigmaEngine:
             if hit:
                 info = rule.info
                 matches.append(RuleMatch(info.id, info.title, info.level, info.tags, view.event_id, info.name))
-        return Evaluation(matches, errors)
+        return _new_evaluation(Evaluation, (matches, errors))  # type: ignore[no-any-return]
 
     def candidates(self, view: FieldView) -> list[int]:
         """Indexes of the rules that can match this event, in rule order."""

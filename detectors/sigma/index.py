@@ -73,8 +73,12 @@ class Bucket:
             present = self._keys & view.values.keys()
             if self._lazy_keys:
                 present |= self._lazy_keys
+        values = view.values
         for key in present:
-            s = lows[key]
+            s = lows.get(key, _UNREAD)
+            if s is _UNREAD:  # first read: a string is lowered here, anything else by the view
+                raw = values.get(key)
+                s = lows[key] = raw.lower() if raw.__class__ is str else lows[key]
             if s is None:
                 continue
             eq, base, literals, numeric = fields[key]
@@ -96,6 +100,9 @@ class Bucket:
             return self.always
         hits.update(self.always)
         return sorted(hits)
+
+
+_UNREAD: Any = object()
 
 
 def _substring_hits(literals: Any, text: str, hits: set[int]) -> None:
