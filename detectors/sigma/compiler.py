@@ -176,7 +176,7 @@ class RuleCompiler:
 
 
 def _special(key: str, special: sp.Special, cost: float) -> Node:
-    if len(special.needs) >= MIN_LITERAL:
+    if indexable(special.needs):
         return Node(special.expr, (frozenset({("sub", key, special.needs)}),), cost)
     return Node(special.expr, (), cost)
 
@@ -203,19 +203,43 @@ def _atoms(key: str, patterns: Sequence[v.Pattern], *, keyword: bool = False) ->
             atoms.add(("eq", key, p.text))
         elif p.kind == "suffix" and not keyword and any(sep in p.text for sep in v.SEPARATORS) and v.basename(p.text):
             atoms.add(("base", key, v.basename(p.text)))
-        elif len(p.needed()) >= MIN_LITERAL:
+        elif indexable(p.needed()):
             atoms.add(("sub", key, p.needed()))
         else:
             return ()
     return (frozenset(atoms),)
 
 
-MIN_LITERAL = 3  # trigram index: shorter literals cannot be indexed
-_KIND_RANK = {"eq": 0, "base": 0, "sub": 1}
+def indexable(literal: str) -> bool:
+    """A literal the index can look for: two characters and more, or one that is rare in a text (not
+    ASCII: an emoji, a Cyrillic homoglyph, U+202E; or ASCII punctuation such as a backtick or a caret).
+    The automaton finds any length, but a letter, a digit, a space or a path separator is in nearly
+    every text, and each occurrence is a hit to handle."""
+    return len(literal) >= 2 or (literal != "" and (not literal.isascii() or literal in _RARE_CHARACTERS))
 
 
-def _guard_rank(guard: Guard) -> tuple[int, int]:
-    return (max((_KIND_RANK[a[0]] for a in guard), default=0), len(guard))
+_RARE_CHARACTERS = frozenset("`^|~$%{}[]<>&;!@#*+?")
+
+
+def atom_weight(atom: Atom) -> float:
+    """How often the atom is expected to hold, relative to an `eq` atom: what choosing a guard weighs.
+
+    A field equal to a value, or a path ending in a file name, is rare; so is a long literal. A short
+    one is not: `.exe` is in most process-creation events, `-encodedcommand` in few. Literals with a
+    character that is not ASCII are rare whatever their length.
+    """
+    kind, _key, value = atom
+    if kind != "sub" or not value.isascii():
+        return 1.0
+    return float(2 ** max(0, 6 - len(value)))
+
+
+def guard_weight(guard: Guard) -> float:
+    return sum(atom_weight(a) for a in guard)
+
+
+def _guard_rank(guard: Guard) -> tuple[float, int]:
+    return (guard_weight(guard), len(guard))
 
 
 def _smallest(guards: Guards) -> Guard:

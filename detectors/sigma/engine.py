@@ -27,7 +27,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from core.models.ecs import EcsEvent
-from detectors.sigma.codegen import Pred
+from detectors.sigma.codegen import Pred, canon_cached
 from detectors.sigma.compiler import Guards, RuleCompiler
 from detectors.sigma.correlation_rules import CorrelationRule, CorrelationSet, parse_correlation, resolve_correlations
 from detectors.sigma.errors import RuleCompileError, RuleEvaluationError
@@ -63,6 +63,9 @@ class RuleMatch:
 class Evaluation(NamedTuple):  # one per event: a tuple is the cheapest immutable record to build
     matches: list[RuleMatch]
     errors: list[RuleEvaluationError]
+
+
+_new_evaluation = tuple.__new__  # builds the NamedTuple in C (its generated __new__ is Python code)
 
 
 class DirCounts(BaseModel):
@@ -104,8 +107,10 @@ class SigmaEngine:
         for rule in self.rules:
             for key in rule.routes:
                 self._members.setdefault(key, []).append(rule.index)
-        self._by_keys: dict[tuple[str, ...], Bucket] = {}  # route keys that have rules → their one index
-        self._by_routes: dict[tuple[str, ...], Bucket] = {}  # an event's routes → that index (bounded)
+        # (route keys that have rules, the EventIDs their rules name that the event has) → their one index
+        self._by_keys: dict[tuple[tuple[str, ...], frozenset[str] | None], Bucket] = {}
+        self._by_routes: dict[tuple[tuple[str, ...], Any], Bucket] = {}  # (event routes, EventID) → index (bounded)
+        self._event_ids: dict[tuple[str, ...], frozenset[str]] = {}  # route keys → EventIDs their guards name
 
     @classmethod
     def from_paths(
@@ -172,30 +177,55 @@ class SigmaEngine:
             if hit:
                 info = rule.info
                 matches.append(RuleMatch(info.id, info.title, info.level, info.tags, view.event_id, info.name))
-        return Evaluation(matches, errors)
+        return _new_evaluation(Evaluation, (matches, errors))  # type: ignore[no-any-return]
 
     def candidates(self, view: FieldView) -> list[int]:
         """Indexes of the rules that can match this event, in rule order."""
-        bucket = self._by_routes.get(view.routes)
+        event_id = view.values.get("eventid") if view.closed else None
+        bucket = self._by_routes.get((view.routes, event_id))
         if bucket is None:
-            bucket = self._bucket(view.routes)
+            bucket = self._bucket(view.routes, event_id)
         return bucket.candidates(view)
 
-    def _bucket(self, routes: tuple[str, ...]) -> Bucket:
-        """One index over every rule of an event's route keys, built the first time the set is seen.
+    def _bucket(self, routes: tuple[str, ...], event_id: Any) -> Bucket:
+        """One index over every rule of an event's route keys and EventID, built the first time seen.
 
         An event usually has several route keys (`win:*`, `win:security`, `wincat:process_creation`):
-        one index over their rules looks each field up once. Route sets are cached by the keys that
-        have rules (an unknown channel adds a key without rules, not an index).
+        one index over their rules looks each field up once. A Windows event's EventID is known before
+        any lookup, so each EventID the rules name gets its own index, without the rules of other
+        EventIDs and the fields only they read (`win:security` holds rules for 73 EventIDs); every other
+        EventID shares one index. Indexes are cached by the keys that have rules (an unknown channel adds
+        a key without rules, not an index) and those EventIDs: their number is bounded by the rules.
         """
         keys = tuple(key for key in routes if key in self._members)
-        bucket = self._by_keys.get(keys)
+        named = self._named_event_ids(keys)
+        known: frozenset[str] | None = None
+        if event_id.__class__ is str and named:
+            low = event_id.lower()
+            known = frozenset(form for form in (low, canon_cached(low)) if form in named)
+        bucket = self._by_keys.get((keys, known))
         if bucket is None:
             members = sorted({index for key in keys for index in self._members[key]})
-            bucket = self._by_keys[keys] = build_bucket([self.rules[i] for i in members])
+            rules = [self.rules[i] for i in members]
+            bucket = build_bucket(rules, {"eventid": known} if known is not None else None)
+            self._by_keys[(keys, known)] = bucket
         if len(self._by_routes) < _MAX_ROUTE_SETS:
-            self._by_routes[routes] = bucket
+            self._by_routes[(routes, event_id)] = bucket
         return bucket
+
+    def _named_event_ids(self, keys: tuple[str, ...]) -> frozenset[str]:
+        """The EventID values the guards of these route keys' rules name (`eq` atoms)."""
+        found = self._event_ids.get(keys)
+        if found is None:
+            found = self._event_ids[keys] = frozenset(
+                value
+                for key in keys
+                for index in self._members[key]
+                for guard in self.rules[index].guards
+                for kind, field, value in guard
+                if kind == "eq" and field == "eventid"
+            )
+        return found
 
     def rules_for_routes(self, routes: Sequence[str]) -> list[CompiledRule]:
         """Every rule listening on any of these route keys (for tests and `rules list`)."""

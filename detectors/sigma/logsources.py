@@ -194,7 +194,20 @@ def windows_event_routes(channel: str, event_id: str) -> tuple[str, ...]:
     if channel == LINUX_SYSMON:
         category = LINUX_SYSMON_CATEGORIES.get(event_id)
         return ("linux:*", f"linux:cat:{category}") if category else ("linux:*",)
-    return _WINDOWS_EVENT_ROUTES.get((channel, event_id)) or ("win:*", f"win:{channel}")
+    return _WINDOWS_EVENT_ROUTES.get((channel, event_id)) or _CHANNEL_ROUTES[channel]
+
+
+class _ChannelRoutes(dict[str, tuple[str, ...]]):
+    """Channel → the route keys of its events outside any category (bounded: channels come from events)."""
+
+    def __missing__(self, channel: str) -> tuple[str, ...]:
+        routes = ("win:*", f"win:{channel}")
+        if len(self) < 4096:
+            self[channel] = routes
+        return routes
+
+
+_CHANNEL_ROUTES = _ChannelRoutes()
 
 
 def _windows_event_routes() -> dict[tuple[str, str], tuple[str, ...]]:

@@ -44,7 +44,29 @@ def required_counts(pattern: str, flags: int = 0) -> Counter[str]:
     return Counter(run for run in _sequence(list(parsed), ignore) if run)
 
 
-def _sequence(items: list[tuple[Any, Any]], ignore: bool) -> list[str]:
+def lowered_literal(pattern: str, flags: int = 0) -> str:
+    """The longest substring the LOWER-CASED text of every match contains ("" when none is certain).
+
+    What the rule index looks for in a field's lower-case text. Unlike `required_literals` it keeps the
+    letters of a case-insensitive pattern (`(?i)werfault` needs `werfault`), except `i` and `s`: under
+    IGNORECASE they also match `İ`, `ı` and `ſ`, whose lower case is not `i` or `s`.
+    """
+    if _sre is None:
+        return ""
+    try:
+        parsed = _sre.parse(pattern, flags)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return ""
+    runs = _sequence(list(parsed), bool(parsed.state.flags & re.IGNORECASE), fold=True)
+    return max((run.lower() for run in runs), key=len, default="")
+
+
+_UNSAFE_FOLDS = frozenset("iIsS")  # letters IGNORECASE matches to characters that do not lower to them
+
+
+def _sequence(items: list[tuple[Any, Any]], ignore: bool, *, fold: bool = False) -> list[str]:
+    """The literal runs of one path through the pattern. `fold`: runs for lower-cased text (see
+    `lowered_literal`), which may keep cased ASCII letters of a case-insensitive part."""
     runs: list[str] = []
     current: list[str] = []
 
@@ -56,8 +78,9 @@ def _sequence(items: list[tuple[Any, Any]], ignore: bool) -> list[str]:
     for op, av in items:
         if op is _c.LITERAL:
             char = chr(av)
-            if ignore and char.lower() != char.upper():  # a cased letter under IGNORECASE: not exact
-                flush()
+            cased = char.lower() != char.upper()
+            if ignore and cased and not (fold and char.isascii() and char not in _UNSAFE_FOLDS):
+                flush()  # a cased letter under IGNORECASE: not exact
             else:
                 current.append(char)
             continue
@@ -65,13 +88,13 @@ def _sequence(items: list[tuple[Any, Any]], ignore: bool) -> list[str]:
         if op is _c.SUBPATTERN:
             _group, add, remove, sub = av
             scoped = (ignore or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
-            runs.extend(_sequence(list(sub), scoped))
+            runs.extend(_sequence(list(sub), scoped, fold=fold))
         elif op in _REPEATS:
             low, _high, sub = av
             if low >= 1:
-                runs.extend(_sequence(list(sub), ignore))
+                runs.extend(_sequence(list(sub), ignore, fold=fold))
         elif op is _c.ATOMIC_GROUP:
-            runs.extend(_sequence(list(av), ignore))
+            runs.extend(_sequence(list(av), ignore, fold=fold))
     flush()
     return runs
 

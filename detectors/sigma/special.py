@@ -24,7 +24,13 @@ from sigma.types import (
 
 from detectors.sigma.codegen import Pred, RuleSource, all_of
 from detectors.sigma.errors import RuleCompileError
-from detectors.sigma.regex_literals import ordered_in, ordered_literals, required_counts, required_literals
+from detectors.sigma.regex_literals import (
+    lowered_literal,
+    ordered_in,
+    ordered_literals,
+    required_counts,
+    required_literals,
+)
 from detectors.sigma.values import StrTest, canon_number, keyword_patterns, pattern
 from detectors.sigma.view import KEYWORD_SEPARATOR, FieldView, norm_field
 
@@ -96,7 +102,7 @@ def _regex(src: RuleSource, key: str | None, value: SigmaRegularExpression) -> S
     else:  # keywords value by value: `.` must not cross from one field to the next
         values = f"{src.fulltext(cased=True)}.split({src.const(KEYWORD_SEPARATOR)})"
         expr = f"any(map({src.helper('x', test('x'))}, {values}))"
-    return Special(expr, literals[0].lower() if literals else "")
+    return Special(expr, lowered_literal(source, flags))
 
 
 def _unpadded(regex: str) -> str:

@@ -45,7 +45,7 @@ class FieldView:
         "routes",
         "closed",
         "lows",
-        "texts",
+        "_texts",
         "_id",
         "_id_of",
         "_lazy",
@@ -73,13 +73,21 @@ class FieldView:
         self.closed = closed
         self._lazy = lazy
         self._text_values = text_values
-        # Built without a Python __init__ (two per event): dict's constructor, then the two slots.
+        # Built without a Python __init__: dict's constructor, then the two slots.
         self.lows = lows = LowTexts()
         lows._values, lows._lazy = values, lazy
-        self.texts = texts = Texts()
-        texts._values, texts._lazy = values, lazy
+        self._texts: Texts | None = None  # few rules match case-sensitively: built on first use
         self._full: str | None = None
         self._lfull: str | None = None
+
+    @property
+    def texts(self) -> Texts:
+        """Field → its value as text, original case (`|cased` rules)."""
+        texts = self._texts
+        if texts is None:
+            texts = self._texts = Texts()
+            texts._values, texts._lazy = self.values, self._lazy
+        return texts
 
     @property
     def event_id(self) -> str | None:
@@ -107,8 +115,8 @@ class FieldView:
         """
         if self._full is None:
             values = self._text_values()
-            try:  # the usual case, every value a string: one C join (empty ones left out, as below)
-                self._full = KEYWORD_SEPARATOR.join(filter(None, values) if "" in values else values)
+            try:  # the usual case, every value a string or None: one C join (empty ones left out, as below)
+                self._full = KEYWORD_SEPARATOR.join(filter(None, values))
                 return self._full
             except TypeError:
                 pass
@@ -220,10 +228,14 @@ class _WinRecord(NamedTuple):
     winlog: Any
 
 
+_new_record = tuple.__new__  # a NamedTuple built in C: its generated __new__ costs ~2 µs per event
+
+
 def _record(event: EcsEvent | Mapping[str, Any], winlog: Any) -> _WinRecord:
     if isinstance(winlog, Winlog):  # the stream's case: plain attribute reads
         event_id = winlog.event_id or (event.event.code if isinstance(event, EcsEvent) else None)
-        return _WinRecord(winlog.channel or "", event_id or "", winlog.provider_name, winlog.event_data, event, winlog)
+        fields = (winlog.channel or "", event_id or "", winlog.provider_name, winlog.event_data, event, winlog)
+        return _new_record(_WinRecord, fields)  # type: ignore[no-any-return]
     return _WinRecord(
         str(path(winlog, "channel") or ""),
         str(path(winlog, "event_id") or path(event, "event.code") or ""),
@@ -250,7 +262,7 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
     message = event.message if isinstance(event, EcsEvent) else path(event, "message")
 
     def text_values() -> list[Any]:
-        return [*data_values, message]
+        return [*data_values, message] if message is not None else [*data_values]
 
     return FieldView(
         values,
@@ -265,19 +277,23 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
 
 def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
     """Event data under normalised field names."""
-    names = tuple(data)
-    normal = _NORMAL_NAMES.get(names)
-    if normal is None:
-        normal = tuple(norm_field(name) for name in names)
-        if len(_NORMAL_NAMES) < _MAX_NAME_SETS:
-            _NORMAL_NAMES[names] = normal
-    return dict(zip(normal, data.values(), strict=True))
+    names = _NORMAL_NAMES
+    return {names[name]: value for name, value in data.items()}
 
 
-# Event data names → their normalised forms: one event type writes the same names in the same order,
-# so a few hundred name tuples cover a stream (bounded: names come from the events).
-_NORMAL_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
-_MAX_NAME_SETS = 16_384
+class _NormalNames(dict[str, str]):
+    """Event data name → its normalised form: a C dict hit per name once a name was seen (a few thousand
+    names cover a stream; bounded, as names come from the events)."""
+
+    def __missing__(self, name: str) -> str:
+        normal = norm_field(name)
+        if len(self) < _MAX_NAMES:
+            self[name] = normal
+        return normal
+
+
+_NORMAL_NAMES = _NormalNames()
+_MAX_NAMES = 65_536
 
 
 # System fields of a Windows view read only when asked (the rest of a Windows view is built eagerly).

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from detectors.sigma.regex_literals import ordered_in, ordered_literals, required_counts
+from detectors.sigma.regex_literals import lowered_literal, ordered_in, ordered_literals, required_counts
 from tests.unit.test_sigma_modifiers import hit, rule, sysmon
 
 HOSTILE = [
@@ -100,6 +100,36 @@ def test_required_counts_of_repeated_literals():
     assert required_counts(r"ab.*ab") == {"ab": 2}
     assert required_counts(r"(?i)ab\+.*\+") == {"+": 2}  # cased letters under (?i) are not exact
     assert required_counts(r"(aa|b)c") == {"c": 1}  # an alternative is not required
+
+
+def test_lowered_literal_keeps_letters_of_case_insensitive_parts():
+    assert lowered_literal(r"(?i)\.exe\s+werfaultsecure\.exe") == "ecure.exe"  # `s` breaks the run (ſ)
+    assert lowered_literal(r"Invoke-Expression") == "invoke-expression"  # case-sensitive: lowered as is
+    assert lowered_literal(r"ab(?i:CDEF)g") == "cdef"
+    assert lowered_literal(r"(?i)\$\{`?e`?n") == "${"
+    assert lowered_literal(r"[a-f0-9]{64}") == ""
+
+
+_ODD_FOLDS = {"k": "\u212a", "i": "\u0131\u0130", "s": "\u017f"}  # Kelvin sign, dotless/dotted I, long s
+
+
+@pytest.mark.parametrize(
+    ("regex", "base"),
+    [(r"(?i)werfaultsecure", "werfaultsecure"), (r"(?i)kelvin\d", "kelvin1"), (r"x(?i:yzk)W", "xyzkW")],
+)
+def test_every_match_lowered_contains_the_lowered_literal(regex: str, base: str):
+    """Fuzz: texts that spell the match in random case, with the odd case folds IGNORECASE accepts."""
+    compiled = re.compile(regex)
+    literal = lowered_literal(regex)
+    assert literal
+    rng = random.Random(regex)
+    found = 0
+    for _ in range(3000):
+        text = "".join(rng.choice([c, c.upper(), c.lower(), *_ODD_FOLDS.get(c.lower(), "")]) for c in base)
+        if compiled.search(text):
+            found += 1
+            assert literal in text.lower(), (regex, text)
+    assert found > 100
 
 
 @pytest.mark.parametrize("regex", COUNTED)
