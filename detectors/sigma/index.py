@@ -39,10 +39,11 @@ class _Rule(Protocol):
 class Bucket:
     """The rules of one route set: unguarded ones always run, guarded ones only on an atom hit."""
 
-    __slots__ = ("always", "eq", "base", "sub", "_fields", "_keys", "_lazy_keys", "_keywords")
+    __slots__ = ("always", "eq", "base", "sub", "second", "_fields", "_keys", "_lazy_keys", "_keywords")
 
     def __init__(self) -> None:
         self.always: list[int] = []
+        self.second: frozenset[int] = frozenset()  # rules also indexed under a second guard
         self.eq: dict[str, dict[str, list[int]]] = {}
         self.base: dict[str, dict[str, list[int]]] = {}
         self.sub: dict[str, Any] = {}  # field → its literals and their rules (`_substrings`)
@@ -98,6 +99,11 @@ class Bucket:
             _substring_hits(self._keywords, view.lfulltext(), hits)
         if not hits:
             return self.always
+        if self.second:  # a rule with a second guard needs a hit on it too (its token is ~index)
+            second = self.second
+            hits = {i for i in hits if i >= 0 and (i not in second or ~i in hits)}
+            if not hits:
+                return self.always
         hits.update(self.always)
         return sorted(hits)
 
@@ -146,14 +152,28 @@ def build_bucket(rules: Sequence[_Rule], known: Mapping[str, frozenset[str]] | N
         else:
             chosen[index] = min(guards, key=lambda g: (sum(popularity[a] * atom_weight(a) for a in g), len(g)))
     _fewer_fields(chosen, {index: list(guards) for index, guards in guards_of.items()})
-    literals: dict[str, dict[str, list[int]]] = {}
+
+    def weight(guard: Guard) -> tuple[float, int]:
+        return (sum(popularity[a] * atom_weight(a) for a in guard), len(guard))
+
+    # A second guard per rule, from the lookups the first guards make anyway: every guard holds in every
+    # matching event, so a rule is a candidate only when both have a hit (`cmd.exe` AND `/c copy`).
+    looked_up = {(kind, key) for guard in chosen.values() for kind, key, _ in guard}
+    second: dict[int, Guard] = {}
     for index, guard in chosen.items():
-        for kind, key, value in guard:
-            table = literals if kind == "sub" else bucket.eq if kind == "eq" else bucket.base
-            rules_of = table.setdefault(key, {}).setdefault(value, [])
-            if index not in rules_of:
-                rules_of.append(index)
+        others = [g for g in guards_of[index] if g != guard and all((k, f) in looked_up for k, f, _ in g)]
+        if others:
+            second[index] = min(others, key=weight)
+    literals: dict[str, dict[str, list[int]]] = {}
+    for tokens in ({i: (g, i) for i, g in chosen.items()}, {i: (g, ~i) for i, g in second.items()}):
+        for guard, token in tokens.values():
+            for kind, key, value in guard:
+                table = literals if kind == "sub" else bucket.eq if kind == "eq" else bucket.base
+                rules_of = table.setdefault(key, {}).setdefault(value, [])
+                if token not in rules_of:
+                    rules_of.append(token)
     bucket.sub = {key: _substrings(by_literal, long_text=key == KEYWORDS) for key, by_literal in literals.items()}
+    bucket.second = frozenset(second)
     bucket.seal()
     return bucket
 

@@ -144,3 +144,17 @@ def test_rules_of_rare_characters_are_indexed_not_run_on_every_event():
     assert _candidate_ids(engine, sysmon(CommandLine="cmd /c echo hi")) == set()
     assert hit(engine, sysmon(CommandLine="c^^md /c calc"))
     assert hit(engine, sysmon(CommandLine="notepad \u202etxt.exe"))
+
+
+def test_a_rule_is_a_candidate_only_when_a_second_guard_also_has_a_hit():
+    copy_by_cmd = (
+        "selection:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: '/c copy'\ncondition: selection"
+    )
+    mimikatz = "selection:\n    CommandLine|contains: 'mimikatz'\ncondition: selection"
+    any_powershell = "selection:\n    Image|endswith: '\\powershell.exe'\ncondition: selection"
+    engine = _engine(copy_by_cmd, mimikatz, any_powershell, logsource="product: windows\ncategory: process_creation")
+    cmd = "C:\\Windows\\System32\\cmd.exe"
+    assert _candidate_ids(engine, sysmon(Image=cmd, CommandLine="cmd /c dir")) == set()
+    assert _candidate_ids(engine, sysmon(Image="C:\\x\\notepad.exe", CommandLine="x /c copy a b")) == set()
+    assert _candidate_ids(engine, sysmon(Image=cmd, CommandLine="cmd /c copy a b")) == {"00000000"}
+    assert hit(engine, sysmon(Image=cmd, CommandLine="cmd /C COPY a b"))
