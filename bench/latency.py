@@ -313,7 +313,7 @@ def run(
         writes = {name: count - writes_before[name] for name, count in alert_writes(settings.es_url).items()}
         jvm = {name: {k: v - jvm_before[name][k] for k, v in jvm_threads(pid).items()} for name, pid in jvms.items()}
         pools = {name: n - pools_before.get(name, 0) for name, n in pool_tasks(settings.es_url).items()}
-        print("ES tasks:", {k: v for k, v in pools.items() if v}, file=sys.stderr)
+        print("Elasticsearch thread-pool tasks:", {k: v for k, v in pools.items() if v}, file=sys.stderr)
         wall, load_after = time.monotonic() - started, os.getloadavg()[0]
         watcher.stop.set()
         for thread in threads:
