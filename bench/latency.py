@@ -1,6 +1,6 @@
 """Event → alert latency through the real stack (issue 3 §6): p50 / p99 at a steady event rate.
 
-    python3 bench/latency.py [--eps 2000] [--seconds 30] [--triggers-per-s 4] [--rules DIR ...]
+    python3 bench/latency.py [--eps 2000] [--seconds 30] [--triggers-per-s 4] [--warmup-s 0] [--rules DIR ...]
 
 Starts its own ephemeral Kafka + Elasticsearch (stack/local.py), then the real worker processes:
 `vigil workers --role detectors` (the partition lane, every configured Sigma rule), `--role
@@ -152,6 +152,50 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     return {name: total(pid) for name, pid in roots.items()}
 
 
+def jvm_threads(root: int) -> dict[str, float]:
+    """CPU seconds so far of a JVM's threads (the process `root` and its descendants) by kind: the JIT
+    compilers and the garbage collector warm up a fresh server, the rest is the server's own work."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            todo += [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+    out = {"jit": 0.0, "gc": 0.0, "work": 0.0}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                name = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kind = "jit" if "Compiler" in name else "gc" if name.startswith(("GC ", "G1 ")) else "work"
+            out[kind] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def alert_writes(es_url: str) -> dict[str, int]:
+    """How `vigil-alerts` was written so far (primary shard counters): alerts indexed, bulk requests,
+    refreshes (asked for or scheduled) and realtime gets: what Elasticsearch's CPU per alert is made of."""
+    primaries = Elasticsearch(es_url).indices.stats(index=ALERTS_INDEX, metric="indexing,bulk,refresh,get")
+    shard = primaries["_all"]["primaries"]
+    return {
+        "indexed": shard["indexing"]["index_total"],
+        "bulks": shard["bulk"]["total_operations"],
+        "refreshes": shard["refresh"]["external_total"],
+        "gets": shard["get"]["total"],
+    }
+
+
+def pool_tasks(es_url: str) -> dict[str, int]:
+    """Tasks completed so far per Elasticsearch thread pool (what the node was asked to do)."""
+    nodes = Elasticsearch(es_url).nodes.stats(metric="thread_pool")["nodes"]
+    return {name: pool["completed"] for node in nodes.values() for name, pool in node["thread_pool"].items()}
+
+
 def start_workers(
     settings: Settings, data_dir: Path, rules: list[str], partition_workers: int
 ) -> dict[str, subprocess.Popen[bytes]]:
@@ -194,7 +238,39 @@ def wait_ready(watcher: Watcher, producer: object, trigger: EcsEvent, timeout: f
         del watcher.produced[event_id]
 
 
-def run(eps: int, seconds: float, triggers_per_s: float, rules: list[str], partition_workers: int) -> dict[str, float]:
+def offer(
+    producer: object,
+    watcher: Watcher,
+    trigger: EcsEvent,
+    background: list[tuple[bytes, bytes]],
+    eps: int,
+    seconds: float,
+    triggers_per_s: float,
+    tag: str,
+) -> tuple[int, float]:
+    """`eps` events a second for `seconds`, a trigger every 1/triggers_per_s s under a new user; only
+    untagged triggers are timed. Returns how many were sent and when sending started."""
+    sent, started, every = 0, time.monotonic(), max(1, round(eps / triggers_per_s))
+    while (elapsed := time.monotonic() - started) < seconds:
+        due = int(elapsed * eps)
+        while sent < due:
+            if sent % every == 0:
+                event_id = f"bench-{tag}trigger-{sent}"
+                key, value = fresh(trigger, event_id, f"bench-{tag}user-{sent}")
+                if not tag:
+                    with watcher.lock:
+                        watcher.produced[event_id] = time.time()
+            else:
+                key, value = background[sent % len(background)]
+            producer.send(Topic.EVENTS.value, key=key, value=value)  # type: ignore[attr-defined]
+            sent += 1
+        time.sleep(0.005)
+    return sent, started
+
+
+def run(
+    eps: int, seconds: float, triggers_per_s: float, rules: list[str], partition_workers: int, warmup_s: float = 0.0
+) -> dict[str, float]:
     # Serialised once: re-dumping every background event would cap this producer below the target rate.
     events = [e for path in BACKGROUND for e in load(path, "auto")]
     background = [fresh(e, f"bench-bg-{i}") for i, e in enumerate(events)]
@@ -213,23 +289,17 @@ def run(eps: int, seconds: float, triggers_per_s: float, rules: list[str], parti
         producer = clients.producer(settings, linger_ms=5)
         print("waiting for the workers (rules compile)...", file=sys.stderr)
         wait_ready(watcher, producer, trigger)
+        if warmup_s:
+            print(f"warming up: {eps} events/s for {warmup_s:.0f} s, not measured...", file=sys.stderr)
+            offer(producer, watcher, trigger, background, eps, warmup_s, triggers_per_s, "warmup-")
         print(f"producing {eps} events/s for {seconds:.0f} s...", file=sys.stderr)
         roots = {**{name: proc.pid for name, proc in stack.processes.items()}, **{n: p.pid for n, p in workers.items()}}
         cpu_before, own_before, load_before = cpu_seconds(roots), time.process_time(), os.getloadavg()[0]
-        sent, started, every = 0, time.monotonic(), max(1, round(eps / triggers_per_s))
-        while (elapsed := time.monotonic() - started) < seconds:
-            due = int(elapsed * eps)
-            while sent < due:
-                if sent % every == 0:
-                    event_id = f"bench-trigger-{sent}"
-                    key, value = fresh(trigger, event_id, f"bench-user-{sent}")
-                    with watcher.lock:
-                        watcher.produced[event_id] = time.time()
-                else:
-                    key, value = background[sent % len(background)]
-                producer.send(Topic.EVENTS.value, key=key, value=value)
-                sent += 1
-            time.sleep(0.005)
+        writes_before = alert_writes(settings.es_url)
+        jvms = {name: stack.processes[name].pid for name in ("elasticsearch", "kafka")}
+        jvm_before = {name: jvm_threads(pid) for name, pid in jvms.items()}
+        pools_before = pool_tasks(settings.es_url)
+        sent, started = offer(producer, watcher, trigger, background, eps, seconds, triggers_per_s, "")
         achieved = sent / (time.monotonic() - started)  # the offered rate (the flush below is not sending)
         producer.flush()
         deadline = time.monotonic() + WAIT_S
@@ -240,6 +310,10 @@ def run(eps: int, seconds: float, triggers_per_s: float, rules: list[str], parti
         given_up = time.time()
         cpu = {name: used - cpu_before[name] for name, used in cpu_seconds(roots).items()}
         cpu["bench"] = time.process_time() - own_before
+        writes = {name: count - writes_before[name] for name, count in alert_writes(settings.es_url).items()}
+        jvm = {name: {k: v - jvm_before[name][k] for k, v in jvm_threads(pid).items()} for name, pid in jvms.items()}
+        pools = {name: n - pools_before.get(name, 0) for name, n in pool_tasks(settings.es_url).items()}
+        print("Elasticsearch thread-pool tasks:", {k: v for k, v in pools.items() if v}, file=sys.stderr)
         wall, load_after = time.monotonic() - started, os.getloadavg()[0]
         watcher.stop.set()
         for thread in threads:
@@ -266,6 +340,14 @@ def run(eps: int, seconds: float, triggers_per_s: float, rules: list[str], parti
           f"{WAIT_S:.0f} s after the last event (counted as that late); on vigil.alerts: p50 {pct(topic, 50):.3f} s, "
           f"p99 {pct(topic, 99):.3f} s", file=sys.stderr)  # fmt: skip
     spent = ", ".join(f"{name} {used:.1f}" for name, used in cpu.items())
+    per_alert = 1000 * cpu["elasticsearch"] / max(1, writes["indexed"])
+    print(
+        f"vigil-alerts: {writes['indexed']} alert writes in {writes['bulks']} bulk requests, {writes['refreshes']} "
+        f"refreshes, {writes['gets']} gets; Elasticsearch CPU {per_alert:.0f} ms per alert write",
+        file=sys.stderr,
+    )
+    for name, kinds in jvm.items():
+        print(f"{name} threads: " + ", ".join(f"{kind} {used:.1f} s" for kind, used in kinds.items()), file=sys.stderr)
     print(f"CPU seconds in the {wall:.0f} s from the first event (load average {load_before:.1f} → {load_after:.1f}): "
           f"{spent}", file=sys.stderr)  # fmt: skip
     return {"eps": round(achieved, 1), "p50_s": round(pct(store, 50), 3), "p99_s": round(pct(store, 99), 3)}
@@ -286,8 +368,11 @@ def main() -> None:
     parser.add_argument("--triggers-per-s", type=float, default=4)
     parser.add_argument("--partition-workers", type=int, default=1, help="`--role detectors` processes (≤ 3)")
     parser.add_argument("--rules", action="append", default=[], help="Sigma rule dirs (default: the full set)")
+    warmup = "first offer the same load this long, not measured (the JVMs' JIT compilers warm up)"
+    parser.add_argument("--warmup-s", type=float, default=0.0, help=warmup)
     args = parser.parse_args()
-    print(json.dumps(run(args.eps, args.seconds, args.triggers_per_s, args.rules, args.partition_workers)))
+    print(json.dumps(run(args.eps, args.seconds, args.triggers_per_s, args.rules, args.partition_workers,
+                         args.warmup_s)))  # fmt: skip
 
 
 if __name__ == "__main__":

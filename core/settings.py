@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     alert_rate_window_s: float = Field(default=3600, gt=0)
     alert_max_event_ids: int = Field(default=100, ge=1)
     alert_lateness_s: float = Field(default=300, ge=0)
+    # After a poll's first alert the alert store keeps polling this long to fill one bulk: Elasticsearch
+    # pays per bulk request and per refresh, hardly per alert in it (bench/README.md, fourth pass).
+    alert_store_fill_ms: int = Field(default=50, ge=0)
     detector_tick_s: float = Field(default=2.0, gt=0, description="how often detectors are ticked and merges emitted")
     checkpoint_interval_s: float = Field(default=5.0, ge=0, description="0: checkpoint and commit after every batch")
     rule_state_refresh_s: float = Field(default=30.0, gt=0, description="how often workers re-read vigil-rule-state")

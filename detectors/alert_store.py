@@ -110,6 +110,8 @@ def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -
         operations.append({"doc": detection.model_dump(mode="json", by_alias=True), "upsert": alert.to_document()})
     # Searchable at once: the officers' queue (and the API) sees an alert as soon as it is acknowledged,
     # not after the next periodic refresh; vigil-alerts is small and one bulk carries a whole poll.
+    # `wait_for` was measured no cheaper at a few alerts a second (one scheduled refresh per second does
+    # the same work) and made every alert up to a second later (bench/README.md, fourth pass).
     response = es.bulk(operations=operations, refresh=True)
     if not response.get("errors"):
         return
@@ -127,19 +129,22 @@ class AlertStore:
         self.settings = settings
         self.es = es or clients.es_client(settings)
         self.stop_event = threading.Event()
-        self.metrics: dict[str, int] = {"messages": 0, "alerts_written": 0, "retries": 0}
+        self.metrics: dict[str, int] = {"messages": 0, "alerts_written": 0, "bulks": 0, "retries": 0}
 
     def run(self, idle_exit_s: float | None = None) -> None:
         clients.ensure_topics(self.settings)
         self._until_acknowledged(partial(install_templates, self.es, self.settings))
         consumer = clients.consumer(self.settings, self.settings.alerts_group, Topic.ALERTS.value)
         try:
-            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s):
+            # One bulk (and one refresh) per burst: Elasticsearch's cost is per request, hardly per alert.
+            fill_s = self.settings.alert_store_fill_ms / 1000
+            for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s, fill_s):
                 alerts = latest_versions((r.value for r in records), self.metrics)
                 self._until_acknowledged(partial(write_alerts, self.es, alerts, self.settings.alert_max_event_ids))
-                commit(consumer)
+                commit(consumer)  # only now: the whole batch is acknowledged by Elasticsearch
                 self.metrics["messages"] += len(records)
                 self.metrics["alerts_written"] += len(alerts)
+                self.metrics["bulks"] += 1 if alerts else 0
         finally:
             consumer.close()
 
