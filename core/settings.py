@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     alert_max_event_ids: int = Field(default=100, ge=1)
     alert_lateness_s: float = Field(default=300, ge=0)
     # After a poll's first alert the alert store keeps polling this long to fill one bulk: Elasticsearch
-    # pays per bulk request and per refresh, hardly per alert in it (bench/README.md, fourth pass).
+    # pays per bulk request and per refresh, hardly per alert in it (bench/README.md, fifth pass).
     alert_store_fill_ms: int = Field(default=50, ge=0)
     detector_tick_s: float = Field(default=2.0, gt=0, description="how often detectors are ticked and merges emitted")
     checkpoint_interval_s: float = Field(default=5.0, ge=0, description="0: checkpoint and commit after every batch")

@@ -111,7 +111,7 @@ def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -
     # Searchable at once: the officers' queue (and the API) sees an alert as soon as it is acknowledged,
     # not after the next periodic refresh; vigil-alerts is small and one bulk carries a whole poll.
     # `wait_for` was measured no cheaper at a few alerts a second (one scheduled refresh per second does
-    # the same work) and made every alert up to a second later (bench/README.md, fourth pass).
+    # the same work) and made every alert up to a second later (bench/README.md, fifth pass).
     response = es.bulk(operations=operations, refresh=True)
     if not response.get("errors"):
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from core import clients
@@ -24,6 +24,16 @@ def produce_events(settings: Settings, events: Sequence[EcsEvent]) -> None:
         producer.send(topic, key=key, value=value, headers=headers)
     producer.flush()
     producer.close()
+
+
+def topic_end_offsets(settings: Settings, topic: str = Topic.EVENTS.value) -> dict[int, int]:
+    """Partition → the topic's current end offset."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
 
 
 def start_group_at_end(settings: Settings, group: str, topic: str) -> None:

@@ -15,7 +15,7 @@ from core.models.alert import Alert, AlertDraft, AlertOrigin, DetectorKind, Enti
 from core.names import ALERTS_INDEX, Topic
 from core.settings import Settings
 from detectors.alert_store import AlertStore, AlertStoreError
-from tests.integration.events_support import start_group_at_end
+from tests.integration.events_support import start_group_at_end, topic_end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -60,15 +60,6 @@ def committed(settings: Settings, group: str) -> dict[int, int | None]:
         consumer.close()
 
 
-def end_offsets(settings: Settings) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        parts = [TopicPartition(Topic.ALERTS.value, p) for p in consumer.partitions_for_topic(Topic.ALERTS.value)]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
-    finally:
-        consumer.close()
-
-
 def stored(es: Elasticsearch, tag: str) -> dict[str, dict]:
     es.indices.refresh(index=ALERTS_INDEX)
     query = {"bool": {"filter": [{"term": {"rule.id": RULE.id}}, {"prefix": {"entity.value": f"{tag}-"}}]}}
@@ -97,7 +88,7 @@ def test_a_burst_is_one_bulk_and_every_alert_is_stored_once_merged(settings) -> 
         doc, grew = docs[alert.id], alert.id in {r.id for r in repeats}
         assert doc["event_count"] == (2 if grew else 1)
         assert doc["event_ids"] == (grown(alert) if grew else alert).event_ids
-    assert committed(settings, settings.alerts_group) == end_offsets(settings)
+    assert committed(settings, settings.alerts_group) == topic_end_offsets(settings, Topic.ALERTS.value)
 
 
 def test_nothing_is_committed_before_elasticsearch_acknowledged_the_batch(settings) -> None:
@@ -121,4 +112,4 @@ def test_nothing_is_committed_before_elasticsearch_acknowledged_the_batch(settin
     store.run(idle_exit_s=3)
     assert store.metrics["alerts_written"] == 25
     assert set(stored(es, "refused")) == {a.id for a in alerts}
-    assert committed(settings, settings.alerts_group) == end_offsets(settings)
+    assert committed(settings, settings.alerts_group) == topic_end_offsets(settings, Topic.ALERTS.value)

@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from elasticsearch import Elasticsearch
-from kafka import KafkaConsumer, TopicPartition
 
 from core.models.alert import Alert, DetectorKind
 from core.models.ecs import EcsEvent
@@ -46,7 +45,7 @@ from detectors.stream_global import GlobalStreamWorker
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.normaliser import normalise
 from tests.datasets import dataset
-from tests.integration.events_support import produce_events
+from tests.integration.events_support import produce_events, topic_end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -103,15 +102,6 @@ def lane_settings(settings: Settings, inventory: Path, policy: Path) -> Settings
     })  # fmt: skip
 
 
-def end_offsets(settings: Settings) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        parts = [TopicPartition(Topic.EVENTS.value, p) for p in consumer.partitions_for_topic(Topic.EVENTS.value)]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
-    finally:
-        consumer.close()
-
-
 def kill_global_lane_mid_run(settings: Settings, total: int) -> dict[int, int]:
     """`vigil workers --role detectors-global`, one event per batch, killed -9 once it checkpointed a
     part of the topic; the offsets its lane checkpoint holds."""
@@ -156,7 +146,7 @@ def test_both_lanes_store_each_alert_once_across_a_kill_of_the_global_lane(
     settings = lane_settings(settings, inventory, policy_file)
     assert plan.lane_engine(Lane.GLOBAL).rules == []  # no correlation here: the global lane evaluates no rule
     produce_events(settings, events)
-    total = end_offsets(settings)
+    total = topic_end_offsets(settings)
 
     partition = StreamWorker(settings, plan.lane_engine(Lane.PARTITION), partial(plan.detectors, Lane.PARTITION))
     partition_thread = threading.Thread(target=partition.run, kwargs={"idle_exit_s": 8})

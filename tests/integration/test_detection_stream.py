@@ -39,7 +39,7 @@ from detectors.stream import StreamWorker
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.normaliser import normalise
 from tests.datasets import dataset
-from tests.integration.events_support import produce_events
+from tests.integration.events_support import produce_events, topic_end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +159,7 @@ def test_triage_survives_repeats_and_a_kill_minus_9_of_the_stream_worker(
     _, err = proc.communicate(timeout=30)
     assert list(folder.glob("*.json")), err.decode()[-3000:]
 
-    total = _end_offsets(settings)
+    total = topic_end_offsets(settings)
     store = CheckpointStore(settings.checkpoint_dir(), settings.detectors_group)
     resumed_at = {p: cp.offset for p in total if (cp := store.load(Topic.EVENTS.value, p)) is not None}
     assert 0 < sum(resumed_at.values()) < sum(total.values())  # killed mid-run
@@ -176,15 +176,6 @@ def test_triage_survives_repeats_and_a_kill_minus_9_of_the_stream_worker(
     assert_same_alerts(docs, expected)
     doc = docs[triaged]
     assert (doc["status"], doc["assignee"], doc["history"]) == (TRIAGE["status"], TRIAGE["assignee"], TRIAGE["history"])
-
-
-def _end_offsets(settings: Settings, topic: str = Topic.EVENTS.value) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(parts).items()}
-    finally:
-        consumer.close()
 
 
 def test_store_never_shrinks_an_alert_nor_touches_triage(settings, expected) -> None:
@@ -244,7 +235,7 @@ class SlowCountingDetector:
 def test_a_second_worker_joining_mid_run_repeats_and_loses_nothing(settings, events, engine, expected) -> None:
     settings = detect_settings(settings, "rebalance").model_copy(update={"batch_size": 5})
     produce_events(settings, events)  # again when the first test ran: duplicates change no alert (same event ids)
-    start = _end_offsets(settings, Topic.ALERTS.value)
+    start = topic_end_offsets(settings, Topic.ALERTS.value)
     workers = [StreamWorker(settings, engine, lambda: [SlowCountingDetector()]) for _ in range(2)]
     threads = [threading.Thread(target=w.run, kwargs={"idle_exit_s": 8}) for w in workers]
     threads[0].start()
@@ -255,7 +246,7 @@ def test_a_second_worker_joining_mid_run_repeats_and_loses_nothing(settings, eve
     done_before_join = sum(workers[0].offsets.values())
     for thread in threads:
         thread.join(timeout=300)
-    total = _end_offsets(settings)
+    total = topic_end_offsets(settings)
     assert done_before_join < sum(total.values())  # the second worker joined mid-run...
     assert workers[0].metrics["partitions_revoked"] > 0  # ...and the first one handed its partitions over
     assert sum(w.metrics["partitions_restored"] for w in workers) > 0
