@@ -42,6 +42,7 @@ Guard = frozenset[Atom]
 Guards = tuple[Guard, ...]  # alternatives; () = the node cannot be guarded
 _MAX_ALTERNATIVES = 12
 KEYWORDS = ""  # the field key of keyword (full-text) atoms
+_NOT_PENALTY = 2
 _KIND_COST = {"exact": 1, "number": 1, "prefix": 2, "suffix": 2, "contains": 3, "any": 1, "regex": 6}
 
 
@@ -92,7 +93,10 @@ class RuleCompiler:
     # --- boolean nodes ------------------------------------------------------------------------------
 
     def _not(self, src: RuleSource, arg: object) -> Node:
-        return Node(f"(not {self.node(src, arg).expr})", (), 1)
+        # Costs its child's tests, and more: a filter (`not 1 of filter_*`) rarely matches, so under an
+        # AND it almost never decides; the selection, run first, usually fails and ends the test.
+        child = self.node(src, arg)
+        return Node(f"(not {child.expr})", (), child.cost + _NOT_PENALTY)
 
     def _or(self, src: RuleSource, args: Iterable[object]) -> Node:
         by_field: dict[str, list[v.Pattern]] = {}

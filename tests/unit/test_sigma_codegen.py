@@ -187,3 +187,16 @@ def test_a_regex_of_many_repeated_literals_is_not_a_backtracking_search():
     assert hit(e, sysmon(CommandLine="+a" * 40))
     assert not hit(e, sysmon(CommandLine="+a" * 10 + "\n" + "+a" * 10))  # `.` stops at the newline
     assert hit(e, sysmon(CommandLine="+a" * 10 + "\n" + "+a" * 14))
+
+
+def test_a_filter_runs_after_the_selection_it_excludes_from():
+    """`selection and not filter`: the selection usually fails and decides alone, the filter rarely matches."""
+    engine = rule(
+        "selection:\n    Image|endswith: '\\\\x.exe'\nfilter:\n    CommandLine|contains: 'y'\n"
+        "condition: not filter and selection"
+    )
+    source = engine.rules[0].source
+    body = next(line for line in source[source.index("def match") :].splitlines() if "return" in line)
+    assert body.index(".endswith(") < body.index("(not "), body
+    assert hit(engine, sysmon(Image="C:\\x.exe", CommandLine="z"))
+    assert not hit(engine, sysmon(Image="C:\\x.exe", CommandLine="y"))
