@@ -1,11 +1,12 @@
 """Per-route-set rule index: which rules can match this event, in a few dict lookups.
 
-The engine builds one index per set of route keys an event has (`win:*` + `win:security`...), so each
-field is looked up once per event. Each rule offers alternative guards (see `compiler.py`); within one
-index the index picks, per rule,
-the guard whose atoms the fewest other rules share (`CommandLine` contains `-encodedcommand` rather than
-`Image` ends with `\\powershell.exe`), then moves rules off fields that would be looked up for only a
-few rules onto fields already looked up (Security rules end up on `EventID`: one lookup per event).
+The engine builds one index per set of route keys an event has (`win:*` + `win:security`...) and, for
+Windows events, per EventID the rules name, so each field is looked up once per event. Each rule offers
+alternative guards (see `compiler.py`), every one of which holds in every match; within one index the
+index picks, per rule, the guard whose atoms are expected to hold least often, weighed by how many rules
+share them (`CommandLine` contains `-encodedcommand` rather than `Image` ends with `\\powershell.exe`),
+moves rules off fields that would be looked up for only a few rules onto fields already looked up, and
+adds a second guard on those fields: a rule is a candidate only when both have a hit.
 
 `sub` atoms ("the field contains this literal") are indexed by one Aho-Corasick automaton per field
 (ahocorasick-rs, Rust): a single pass over the event's text reports every literal that occurs in it,
