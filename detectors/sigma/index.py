@@ -75,12 +75,8 @@ class Bucket:
             present = self._keys & view.values.keys()
             if self._lazy_keys:
                 present |= self._lazy_keys
-        values = view.values
         for key in present:
-            s = lows.get(key, _UNREAD)
-            if s is _UNREAD:  # first read: a string is lowered here, anything else by the view
-                raw = values.get(key)
-                s = lows[key] = raw.lower() if raw.__class__ is str else lows[key]
+            s = lows[key]
             if s is None:
                 continue
             eq, base, literals, numeric = fields[key]
@@ -109,9 +105,6 @@ class Bucket:
         return sorted(hits)
 
 
-_UNREAD: Any = object()
-
-
 def _substring_hits(literals: Any, text: str, hits: set[int]) -> None:
     """Add the rules of every literal that occurs in the text (see `_substrings`)."""
     if literals.__class__ is tuple:
@@ -128,7 +121,7 @@ def _substring_hits(literals: Any, text: str, hits: set[int]) -> None:
 
 def build_bucket(rules: Sequence[_Rule], known: Mapping[str, frozenset[str]] | None = None) -> Bucket:
     """The index of the rules one route set listens to: each rule under the alternative guard whose atoms
-    the fewest other rules share.
+    are expected to hold least often, weighed by how many rules share them, and a second guard.
 
     An atom many rules hang on (`Image` ends with `\\powershell.exe`) is one many events carry too; a rare
     one (`CommandLine` contains `-encodedcommand`) keeps the candidate list short.
@@ -145,17 +138,18 @@ def build_bucket(rules: Sequence[_Rule], known: Mapping[str, frozenset[str]] | N
     popularity: Counter[Atom] = Counter()
     for guards in guards_of.values():
         popularity.update({atom for guard in guards for atom in guard})
+
+    def weight(guard: Guard) -> tuple[float, int]:
+        return (sum(popularity[a] * atom_weight(a) for a in guard), len(guard))
+
     bucket = Bucket()
     chosen: dict[int, Guard] = {}
     for index, guards in guards_of.items():
         if not guards:
             bucket.always.append(index)
         else:
-            chosen[index] = min(guards, key=lambda g: (sum(popularity[a] * atom_weight(a) for a in g), len(g)))
+            chosen[index] = min(guards, key=weight)
     _fewer_fields(chosen, {index: list(guards) for index, guards in guards_of.items()})
-
-    def weight(guard: Guard) -> tuple[float, int]:
-        return (sum(popularity[a] * atom_weight(a) for a in guard), len(guard))
 
     # A second guard per rule, from the lookups the first guards make anyway: every guard holds in every
     # matching event, so a rule is a candidate only when both have a hit (`cmd.exe` AND `/c copy`).
@@ -166,13 +160,13 @@ def build_bucket(rules: Sequence[_Rule], known: Mapping[str, frozenset[str]] | N
         if others:
             second[index] = min(others, key=weight)
     literals: dict[str, dict[str, list[int]]] = {}
-    for tokens in ({i: (g, i) for i, g in chosen.items()}, {i: (g, ~i) for i, g in second.items()}):
-        for guard, token in tokens.values():
-            for kind, key, value in guard:
-                table = literals if kind == "sub" else bucket.eq if kind == "eq" else bucket.base
-                rules_of = table.setdefault(key, {}).setdefault(value, [])
-                if token not in rules_of:
-                    rules_of.append(token)
+    tokens = [(guard, index) for index, guard in chosen.items()] + [(g, ~index) for index, g in second.items()]
+    for guard, token in tokens:
+        for kind, key, value in guard:
+            table = literals if kind == "sub" else bucket.eq if kind == "eq" else bucket.base
+            rules_of = table.setdefault(key, {}).setdefault(value, [])
+            if token not in rules_of:
+                rules_of.append(token)
     bucket.sub = {key: _substrings(by_literal, long_text=key == KEYWORDS) for key, by_literal in literals.items()}
     bucket.second = frozenset(second)
     bucket.seal()
