@@ -22,6 +22,16 @@ _REPEAT_OPS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
 _REPEATS = tuple(getattr(_c, name) for name in _REPEAT_OPS if _c is not None and hasattr(_c, name))
 
 
+def _parse(pattern: str, flags: int) -> Any:
+    """The standard library's parse of the pattern; None when it cannot be read here."""
+    if _sre is None:
+        return None
+    try:
+        return _sre.parse(pattern, flags)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return None
+
+
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     """Case-exact substrings present in every match (longest first); () when none is certain."""
     return tuple(sorted(required_counts(pattern, flags), key=lambda r: (-len(r), r)))
@@ -34,11 +44,8 @@ def required_counts(pattern: str, flags: int = 0) -> Counter[str]:
     once), so in a match they occupy disjoint spans: `text.count(run) >= n` holds for every match
     (`\\+.*\\+.*\\+` needs three `+`), a cheap test that skips most texts before a backtracking search.
     """
-    if _sre is None:
-        return Counter()
-    try:
-        parsed = _sre.parse(pattern, flags)
-    except (re.error, RecursionError, OverflowError, ValueError):
+    parsed = _parse(pattern, flags)
+    if parsed is None:
         return Counter()
     ignore = bool(parsed.state.flags & re.IGNORECASE)
     return Counter(run for run in _sequence(list(parsed), ignore) if run)
@@ -51,11 +58,8 @@ def lowered_literal(pattern: str, flags: int = 0) -> str:
     letters of a case-insensitive pattern (`(?i)werfault` needs `werfault`), except `i` and `s`: under
     IGNORECASE they also match `İ`, `ı` and `ſ`, whose lower case is not `i` or `s`.
     """
-    if _sre is None:
-        return ""
-    try:
-        parsed = _sre.parse(pattern, flags)
-    except (re.error, RecursionError, OverflowError, ValueError):
+    parsed = _parse(pattern, flags)
+    if parsed is None:
         return ""
     runs = _sequence(list(parsed), bool(parsed.state.flags & re.IGNORECASE), fold=True)
     return max((run.lower() for run in runs), key=len, default="")
@@ -107,11 +111,8 @@ def ordered_literals(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
     newline unless DOTALL): `ordered_in` tests that with `str.find`, where the backtracking search tries
     every way to place them (milliseconds for a command line with 30 `+`).
     """
-    if _sre is None:
-        return None
-    try:
-        parsed = _sre.parse(pattern, flags)
-    except (re.error, RecursionError, OverflowError, ValueError):
+    parsed = _parse(pattern, flags)
+    if parsed is None:
         return None
     if parsed.state.flags & re.IGNORECASE:
         return None
