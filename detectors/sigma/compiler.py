@@ -238,12 +238,8 @@ def atom_weight(atom: Atom) -> float:
     return float(2 ** max(0, 6 - len(value)))
 
 
-def guard_weight(guard: Guard) -> float:
-    return sum(atom_weight(a) for a in guard)
-
-
 def _guard_rank(guard: Guard) -> tuple[float, int]:
-    return (guard_weight(guard), len(guard))
+    return (sum(atom_weight(a) for a in guard), len(guard))
 
 
 def _smallest(guards: Guards) -> Guard:

@@ -18,6 +18,7 @@ SigmaHQ `tests/thor.yml`, the windows-audit pipeline for Security 4688).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sigma.pipelines.common import windows_logsource_mapping
 
@@ -194,20 +195,13 @@ def windows_event_routes(channel: str, event_id: str) -> tuple[str, ...]:
     if channel == LINUX_SYSMON:
         category = LINUX_SYSMON_CATEGORIES.get(event_id)
         return ("linux:*", f"linux:cat:{category}") if category else ("linux:*",)
-    return _WINDOWS_EVENT_ROUTES.get((channel, event_id)) or _CHANNEL_ROUTES[channel]
+    return _WINDOWS_EVENT_ROUTES.get((channel, event_id)) or _channel_routes(channel)
 
 
-class _ChannelRoutes(dict[str, tuple[str, ...]]):
-    """Channel → the route keys of its events outside any category (bounded: channels come from events)."""
-
-    def __missing__(self, channel: str) -> tuple[str, ...]:
-        routes = ("win:*", f"win:{channel}")
-        if len(self) < 4096:
-            self[channel] = routes
-        return routes
-
-
-_CHANNEL_ROUTES = _ChannelRoutes()
+@lru_cache(maxsize=4096)  # channels come from the events: bounded
+def _channel_routes(channel: str) -> tuple[str, ...]:
+    """The route keys of a channel's events outside any category (one tuple per channel, not per event)."""
+    return ("win:*", f"win:{channel}")
 
 
 def _windows_event_routes() -> dict[tuple[str, str], tuple[str, ...]]:
