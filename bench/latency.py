@@ -127,53 +127,51 @@ class Watcher:
             time.sleep(0.1)
 
 
-def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) so far of each named process and its descendants (Linux /proc): the
-    Elasticsearch and Kafka launchers run the server JVM as a child."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
+def _stat(path: Path) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds user + system) from a /proc `stat` file; None once the process exited."""
+    try:
+        fields = path.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree() -> tuple[dict[int, list[int]], dict[int, float]]:
+    """Every process's children and CPU seconds so far (Linux /proc)."""
+    children: dict[int, list[int]] = {}
     used: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        pid = int(entry.name)
-        parent[pid], used[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
-    children: dict[int, list[int]] = {}
-    for pid, ppid in parent.items():
-        children.setdefault(ppid, []).append(pid)
+        if entry.name.isdigit() and (found := _stat(entry / "stat")) is not None:
+            children.setdefault(found[0], []).append(int(entry.name))
+            used[int(entry.name)] = found[1]
+    return children, used
 
-    def total(pid: int) -> float:
-        return used.get(pid, 0.0) + sum(total(child) for child in children.get(pid, []))
 
-    return {name: total(pid) for name, pid in roots.items()}
+def _descendants(children: dict[int, list[int]], pid: int) -> list[int]:
+    return [pid, *(d for child in children.get(pid, []) for d in _descendants(children, child))]
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU time (user + system) so far of each named process and its descendants: the Elasticsearch and
+    Kafka launchers run the server JVM as a child."""
+    children, used = _process_tree()
+    return {name: sum(used.get(p, 0.0) for p in _descendants(children, pid)) for name, pid in roots.items()}
 
 
 def jvm_threads(root: int) -> dict[str, float]:
     """CPU seconds so far of a JVM's threads (the process `root` and its descendants) by kind: the JIT
     compilers and the garbage collector warm up a fresh server, the rest is the server's own work."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        pids.append(pid)
-        try:
-            todo += [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
-        except OSError:
-            continue
+    children, _used = _process_tree()
     out = {"jit": 0.0, "gc": 0.0, "work": 0.0}
-    for pid in pids:
+    for pid in _descendants(children, root):
         for task in Path(f"/proc/{pid}/task").glob("*"):
             try:
                 name = (task / "comm").read_text().strip()
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            kind = "jit" if "Compiler" in name else "gc" if name.startswith(("GC ", "G1 ")) else "work"
-            out[kind] += (int(fields[11]) + int(fields[12])) / tick
+            if (found := _stat(task / "stat")) is not None:
+                kind = "jit" if "Compiler" in name else "gc" if name.startswith(("GC ", "G1 ")) else "work"
+                out[kind] += found[1]
     return out
 
 
