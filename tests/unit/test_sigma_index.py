@@ -5,7 +5,6 @@ rules name has its own index; guards prefer selective atoms; rare single charact
 from __future__ import annotations
 
 import random
-from textwrap import dedent, indent
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from detectors.sigma import SigmaEngine
 from detectors.sigma.compiler import indexable
 from detectors.sigma.index import _substring_hits, _substrings, given
 from detectors.sigma.view import build_view
-from tests.unit.test_sigma_modifiers import hit, security, sysmon
+from tests.unit.test_sigma_modifiers import hit, rule_text, security, sysmon
 
 MIMIKATZ = ["lsadump::", "sekurlsa::", "kerberos::ptt", "misc::skeleton", "gentilkiwi.com", "eo.oe.kiwi",
             "kiwi legit printer", "\\mimilib.dll", "mimidrv.sys", "privilege::debug"]  # fmt: skip
@@ -41,15 +40,8 @@ def test_literal_hits_are_exactly_the_literals_in_the_text(count: int):
 SECURITY = "product: windows\nservice: security"
 
 
-def _rule_text(rule_id: str, detection: str, logsource: str = SECURITY) -> str:
-    return (
-        f"title: Rule {rule_id[:4]}\nid: {rule_id}\nstatus: test\nlevel: high\n"
-        f"logsource:\n{indent(logsource, '    ')}\ndetection:\n{indent(dedent(detection).strip(), '    ')}\n"
-    )
-
-
 def _engine(*detections: str, logsource: str = SECURITY) -> SigmaEngine:
-    texts = {f"r{i}.yml": _rule_text(f"{i:08d}-0000-0000-0000-000000000000", d, logsource)
+    texts = {f"r{i}.yml": rule_text(d, logsource, f"{i:08d}-0000-0000-0000-000000000000")
              for i, d in enumerate(detections)}  # fmt: skip
     engine = SigmaEngine.from_texts(texts)
     assert not engine.skipped, engine.skipped

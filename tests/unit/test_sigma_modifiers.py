@@ -19,12 +19,15 @@ from detectors.sigma.loader import LogSource, RuleInfo
 PROCESS_CREATION = "product: windows\ncategory: process_creation"
 
 
-def rule(detection: str, logsource: str = PROCESS_CREATION, rule_id: str = "11111111-1111-1111-1111-111111111111"):
-    text = (
+def rule_text(detection: str, logsource: str = PROCESS_CREATION, rule_id: str = "11111111-1111-1111-1111-111111111111"):
+    return (
         f"title: Test rule\nid: {rule_id}\nstatus: test\nlevel: high\ntags:\n    - attack.t1059\n"
         f"logsource:\n{indent(logsource, '    ')}\ndetection:\n{indent(dedent(detection).strip(), '    ')}\n"
     )
-    engine = SigmaEngine.from_texts({"rule.yml": text})
+
+
+def rule(detection: str, logsource: str = PROCESS_CREATION, rule_id: str = "11111111-1111-1111-1111-111111111111"):
+    engine = SigmaEngine.from_texts({"rule.yml": rule_text(detection, logsource, rule_id)})
     assert not engine.skipped, engine.skipped
     return engine
 
