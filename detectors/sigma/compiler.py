@@ -180,9 +180,7 @@ class RuleCompiler:
 
 
 def _special(key: str, special: sp.Special, cost: float) -> Node:
-    if indexable(special.needs):
-        return Node(special.expr, (frozenset({("sub", key, special.needs)}),), cost)
-    return Node(special.expr, (), cost)
+    return Node(special.expr, tuple(frozenset({("sub", key, need)}) for need in special.needs if indexable(need)), cost)
 
 
 def _flatten(args: Iterable[object], kind: type) -> list[object]:

@@ -51,18 +51,19 @@ def required_counts(pattern: str, flags: int = 0) -> Counter[str]:
     return Counter(run for run in _sequence(list(parsed), ignore) if run)
 
 
-def lowered_literal(pattern: str, flags: int = 0) -> str:
-    """The longest substring the LOWER-CASED text of every match contains ("" when none is certain).
+def lowered_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
+    """Substrings the LOWER-CASED text of every match contains, longest first (() when none is certain).
 
     What the rule index looks for in a field's lower-case text. Unlike `required_literals` it keeps the
     letters of a case-insensitive pattern (`(?i)werfault` needs `werfault`), except `i` and `s`: under
-    IGNORECASE they also match `İ`, `ı` and `ſ`, whose lower case is not `i` or `s`.
+    IGNORECASE they also match `İ`, `ı` and `ſ`, whose lower case is not `i` or `s`. Each is a guard of
+    its own: the index weighs them and picks the rarest (`cmd.{0,5}/c.+powershell`: `cmd`, `powershell`).
     """
     parsed = _parse(pattern, flags)
     if parsed is None:
-        return ""
+        return ()
     runs = _sequence(list(parsed), bool(parsed.state.flags & re.IGNORECASE), fold=True)
-    return max((run.lower() for run in runs), key=len, default="")
+    return tuple(sorted({run.lower() for run in runs if run}, key=lambda r: (-len(r), r)))
 
 
 _UNSAFE_FOLDS = frozenset("iIsS")  # letters IGNORECASE matches to characters that do not lower to them

@@ -25,7 +25,7 @@ from sigma.types import (
 from detectors.sigma.codegen import Pred, RuleSource, all_of
 from detectors.sigma.errors import RuleCompileError
 from detectors.sigma.regex_literals import (
-    lowered_literal,
+    lowered_literals,
     ordered_in,
     ordered_literals,
     required_counts,
@@ -47,7 +47,7 @@ class Special:
     """The expression for a value that does not merge into a string test, and what it needs in the text."""
 
     expr: str
-    needs: str = ""  # a lower-case substring every matching value contains ("" when unknown)
+    needs: tuple[str, ...] = ()  # lower-case substrings every matching value contains
 
 
 def special(src: RuleSource, field: str | None, value: SigmaType) -> Special:
@@ -57,9 +57,9 @@ def special(src: RuleSource, field: str | None, value: SigmaType) -> Special:
     if isinstance(value, SigmaCasedString):
         cased = pattern(value, lower=False)
         if key:
-            return Special(src.on_field(key, lambda x: src.patterns([cased], x), cased=True), cased.needed().lower())
+            return Special(src.on_field(key, lambda x: src.patterns([cased], x), cased=True), (cased.needed().lower(),))
         keywords = keyword_patterns([cased])
-        return Special(src.on_fulltext(lambda x: src.patterns(keywords, x), cased=True), cased.needed().lower())
+        return Special(src.on_fulltext(lambda x: src.patterns(keywords, x), cased=True), (cased.needed().lower(),))
     if isinstance(value, SigmaRegularExpression):
         return _regex(src, key, value)
     if key is None:
@@ -102,7 +102,7 @@ def _regex(src: RuleSource, key: str | None, value: SigmaRegularExpression) -> S
     else:  # keywords value by value: `.` must not cross from one field to the next
         values = f"{src.fulltext(cased=True)}.split({src.const(KEYWORD_SEPARATOR)})"
         expr = f"any(map({src.helper('x', test('x'))}, {values}))"
-    return Special(expr, lowered_literal(source, flags))
+    return Special(expr, lowered_literals(source, flags))
 
 
 def _unpadded(regex: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from detectors.sigma.regex_literals import lowered_literal, ordered_in, ordered_literals, required_counts
+from detectors.sigma.regex_literals import lowered_literals, ordered_in, ordered_literals, required_counts
 from tests.unit.test_sigma_modifiers import hit, rule, sysmon
 
 HOSTILE = [
@@ -102,12 +102,14 @@ def test_required_counts_of_repeated_literals():
     assert required_counts(r"(aa|b)c") == {"c": 1}  # an alternative is not required
 
 
-def test_lowered_literal_keeps_letters_of_case_insensitive_parts():
-    assert lowered_literal(r"(?i)\.exe\s+werfaultsecure\.exe") == "ecure.exe"  # `s` breaks the run (ſ)
-    assert lowered_literal(r"Invoke-Expression") == "invoke-expression"  # case-sensitive: lowered as is
-    assert lowered_literal(r"ab(?i:CDEF)g") == "cdef"
-    assert lowered_literal(r"(?i)\$\{`?e`?n") == "${"
-    assert lowered_literal(r"[a-f0-9]{64}") == ""
+def test_lowered_literals_keep_letters_of_case_insensitive_parts():
+    # `s` breaks a run (ſ)
+    assert lowered_literals(r"(?i)\.exe\s+werfaultsecure\.exe") == ("ecure.exe", "werfault", ".exe")
+    assert lowered_literals(r"Invoke-Expression") == ("invoke-expression",)  # case-sensitive: lowered as is
+    assert lowered_literals(r"ab(?i:CDEF)g") == ("cdef", "ab", "g")
+    assert lowered_literals(r"(?i)\$\{`?e`?n") == ("${", "e", "n")
+    assert lowered_literals(r"[a-f0-9]{64}") == ()
+    assert lowered_literals(r"cmd.{0,5}(?:/c|/r).+powershell") == ("powershell", "cmd", "/")
 
 
 _ODD_FOLDS = {"k": "\u212a", "i": "\u0131\u0130", "s": "\u017f"}  # Kelvin sign, dotless/dotted I, long s
@@ -117,18 +119,18 @@ _ODD_FOLDS = {"k": "\u212a", "i": "\u0131\u0130", "s": "\u017f"}  # Kelvin sign,
     ("regex", "base"),
     [(r"(?i)werfaultsecure", "werfaultsecure"), (r"(?i)kelvin\d", "kelvin1"), (r"x(?i:yzk)W", "xyzkW")],
 )
-def test_every_match_lowered_contains_the_lowered_literal(regex: str, base: str):
+def test_every_match_lowered_contains_the_lowered_literals(regex: str, base: str):
     """Fuzz: texts that spell the match in random case, with the odd case folds IGNORECASE accepts."""
     compiled = re.compile(regex)
-    literal = lowered_literal(regex)
-    assert literal
+    literals = lowered_literals(regex)
+    assert literals
     rng = random.Random(regex)
     found = 0
     for _ in range(3000):
         text = "".join(rng.choice([c, c.upper(), c.lower(), *_ODD_FOLDS.get(c.lower(), "")]) for c in base)
         if compiled.search(text):
             found += 1
-            assert literal in text.lower(), (regex, text)
+            assert all(literal in text.lower() for literal in literals), (regex, text)
     assert found > 100
 
 

@@ -138,6 +138,19 @@ def test_rules_of_rare_characters_are_indexed_not_run_on_every_event():
     assert hit(engine, sysmon(CommandLine="notepad \u202etxt.exe"))
 
 
+def test_each_literal_a_regex_needs_is_a_guard():
+    stdin = "selection:\n    CommandLine|re: 'cmd.{0,5}/c.+powershell'\ncondition: selection"
+    engine = _engine(stdin, logsource="product: windows\ncategory: process_creation")
+    assert {atom for guard in engine.rules[0].guards for _, _, atom in guard} == {"powershell", "cmd", "/c"}
+    assert _candidate_ids(engine, sysmon(CommandLine="powershell -c dir")) == set()
+    assert _candidate_ids(engine, sysmon(CommandLine="cmd /c dir")) == set()
+    assert _candidate_ids(engine, sysmon(CommandLine="cmd /c powershell -c dir")) == {"00000000"}
+    assert hit(engine, sysmon(CommandLine="cmd /c powershell -c dir"))
+    # guards read the lower-cased text, the regex is case-sensitive: a candidate, not a match
+    assert _candidate_ids(engine, sysmon(CommandLine="CMD /c PowerShell")) == {"00000000"}
+    assert not hit(engine, sysmon(CommandLine="CMD /c PowerShell"))
+
+
 def test_a_rule_is_a_candidate_only_when_a_second_guard_also_has_a_hit():
     copy_by_cmd = (
         "selection:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: '/c copy'\ncondition: selection"
