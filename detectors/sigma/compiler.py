@@ -10,7 +10,8 @@ constants, never as source text); the whole condition compiles to one function p
 Alongside the predicate each node yields *guards*: alternative sets of atoms, each set such that at
 least one of its atoms holds in every matching event (`eq`: the field equals a value; `base`: a path
 field's last segment equals a name; `sub`: the field contains a literal; field "" is the keyword text).
-AND offers the guards of all its children, OR the union of one guard per child, NOT none. The engine
+AND offers the guards of all its children, OR unions of one guard per child (each child's best, and
+each child's next best), NOT none. The engine
 indexes each rule under one of its guards (`index.py`), so an event is evaluated only against rules
 that can possibly match it.
 """
@@ -131,7 +132,12 @@ class RuleCompiler:
         nodes.sort(key=lambda n: n.cost)
         union: Guards = ()
         if all(n.guards for n in nodes):
-            union = (frozenset().union(*(_smallest(n.guards) for n in nodes)),)
+            ranked = [sorted(n.guards, key=_guard_rank) for n in nodes]
+            union = (frozenset().union(*(r[0] for r in ranked)),)
+            # Any one guard per child makes a guard of the OR: the children's next best give a second one.
+            other = frozenset().union(*(r[1] if len(r) > 1 else r[0] for r in ranked))
+            if other != union[0]:
+                union = (*union, other)
         return Node(any_of([n.expr for n in nodes]), union, sum(n.cost for n in nodes))
 
     def _and(self, src: RuleSource, args: Iterable[object]) -> Node:
@@ -238,10 +244,6 @@ def atom_weight(atom: Atom) -> float:
 
 def _guard_rank(guard: Guard) -> tuple[float, int]:
     return (sum(atom_weight(a) for a in guard), len(guard))
-
-
-def _smallest(guards: Guards) -> Guard:
-    return min(guards, key=_guard_rank)
 
 
 def _cost(patterns: Sequence[v.Pattern]) -> float:

@@ -151,6 +151,26 @@ def test_each_literal_a_regex_needs_is_a_guard():
     assert not hit(engine, sysmon(CommandLine="CMD /c PowerShell"))
 
 
+def test_an_or_offers_a_second_guard_from_its_childrens_next_best():
+    """Any one guard per child of an OR is a guard of the OR: the image union and the command-line union."""
+    discovery = (
+        "selection_cmd:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: ' /c dir'\n"
+        "selection_net:\n    Image|endswith: '\\net.exe'\n    CommandLine|contains: ' user'\n"
+        "condition: 1 of selection_*"
+    )
+    mimikatz = "selection:\n    CommandLine|contains: 'mimikatz'\ncondition: selection"  # the index reads CommandLine
+    engine = _engine(discovery, mimikatz, logsource="product: windows\ncategory: process_creation")
+    assert len(engine.rules[0].guards) == 2
+    cmd, net = "C:\\Windows\\System32\\cmd.exe", "C:\\Windows\\System32\\net.exe"
+    assert _candidate_ids(engine, sysmon(Image=cmd, CommandLine="cmd /c echo")) == set()
+    assert _candidate_ids(engine, sysmon(Image="C:\\x\\notepad.exe", CommandLine="x /c dir")) == set()
+    assert _candidate_ids(engine, sysmon(Image=net, CommandLine="net user")) == {"00000000"}
+    assert hit(engine, sysmon(Image=net, CommandLine="net user"))
+    # the unions are looser than the rule: a candidate (net.exe, ` /c dir`), not a match
+    assert _candidate_ids(engine, sysmon(Image=net, CommandLine="net /c dir")) == {"00000000"}
+    assert not hit(engine, sysmon(Image=net, CommandLine="net /c dir"))
+
+
 def test_a_rule_is_a_candidate_only_when_a_second_guard_also_has_a_hit():
     copy_by_cmd = (
         "selection:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: '/c copy'\ncondition: selection"
