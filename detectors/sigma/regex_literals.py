@@ -71,7 +71,7 @@ _UNSAFE_FOLDS = frozenset("iIsS")  # letters IGNORECASE matches to characters th
 
 def _sequence(items: list[tuple[Any, Any]], ignore: bool, *, fold: bool = False) -> list[str]:
     """The literal runs of one path through the pattern. `fold`: runs for lower-cased text (see
-    `lowered_literal`), which may keep cased ASCII letters of a case-insensitive part."""
+    `lowered_literals`), which may keep cased ASCII letters of a case-insensitive part."""
     runs: list[str] = []
     current: list[str] = []
 
