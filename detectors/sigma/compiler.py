@@ -10,10 +10,9 @@ constants, never as source text); the whole condition compiles to one function p
 Alongside the predicate each node yields *guards*: alternative sets of atoms, each set such that at
 least one of its atoms holds in every matching event (`eq`: the field equals a value; `base`: a path
 field's last segment equals a name; `sub`: the field contains a literal; field "" is the keyword text).
-AND offers the guards of all its children, OR unions of one guard per child (each child's best, and
-each child's next best), NOT none. The engine
-indexes each rule under one of its guards (`index.py`), so an event is evaluated only against rules
-that can possibly match it.
+AND offers the guards of all its children, OR two unions of one guard per child (the children's best,
+and their next best), NOT none. The engine indexes each rule under one or two of its guards
+(`index.py`), so an event is evaluated only against rules that can possibly match it.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def lowered_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     What the rule index looks for in a field's lower-case text. Unlike `required_literals` it keeps the
     letters of a case-insensitive pattern (`(?i)werfault` needs `werfault`), except `i` and `s`: under
     IGNORECASE they also match `İ`, `ı` and `ſ`, whose lower case is not `i` or `s`. Each is a guard of
-    its own: the index weighs them and picks the rarest (`cmd.{0,5}/c.+powershell`: `cmd`, `powershell`).
+    its own: the index weighs them (`cmd.{0,5}/c.+powershell`: `powershell`, `cmd`, `/c`).
     """
     parsed = _parse(pattern, flags)
     if parsed is None:
