@@ -132,11 +132,8 @@ class RuleCompiler:
         union: Guards = ()
         if all(n.guards for n in nodes):
             ranked = [sorted(n.guards, key=_guard_rank) for n in nodes]
-            union = (frozenset().union(*(r[0] for r in ranked)),)
-            # Any one guard per child makes a guard of the OR: the children's next best give a second one.
-            other = frozenset().union(*(r[1] if len(r) > 1 else r[0] for r in ranked))
-            if other != union[0]:
-                union = (*union, other)
+            # Any one guard per child makes a guard of the OR: the children's best, and their next best.
+            union = tuple(dict.fromkeys(frozenset().union(*(r[min(k, len(r) - 1)] for r in ranked)) for k in (0, 1)))
         return Node(any_of([n.expr for n in nodes]), union, sum(n.cost for n in nodes))
 
     def _and(self, src: RuleSource, args: Iterable[object]) -> Node:
