@@ -18,7 +18,7 @@ from detectors.policy.removable import RULE as USB_COPY
 from detectors.policy.removable import RemovableConfig, RemovableMediaDetector
 from detectors.policy.upload import RULE as UPLOAD
 from detectors.policy.upload import ProxyUploadDetector, UploadConfig
-from detectors.policy.window import Cooldown, CountedWindow, SummedWindow, WindowItem
+from detectors.policy.window import BinnedWindow, Cooldown, WindowSpec
 from ingest.collectors.windows_files import iter_json_export
 from ingest.parsers.windows import parse_windows
 from tests.datasets import dataset, lines
@@ -189,35 +189,33 @@ def test_proxy_upload_single_and_window_thresholds() -> None:
     assert det.state.windows == {}
 
 
-def test_summed_window_holds_the_sum_of_what_it_keeps() -> None:
-    """The O(1) bound the upload detector checks first: the sum of the kept items, through expiry,
+def test_binned_window_holds_the_sum_of_what_it_keeps() -> None:
+    """The O(1) bound the upload detector checks first: the sum of the kept bins, through expiry,
     out-of-order and too-late items, and a snapshot round trip."""
-    span, lateness = timedelta(hours=1), timedelta(minutes=10)
-    window, t0 = SummedWindow(), FakeClock().now
+    spec = WindowSpec(timedelta(hours=1), timedelta(minutes=10))
+    window, t0 = BinnedWindow(), FakeClock().now
     for minute, value in [(0, 5.0), (30, 7.0), (20, 1.0), (65, 2.0), (75, 4.0), (0, 9.0), (200, 3.0), (140, 8.0)]:
-        window.add(WindowItem(ts=t0 + timedelta(minutes=minute), value=value), span, lateness)
-        assert window.held_total == sum(i.value for i in window.items)
-    assert [i.value for i in window.items] == [8.0, 3.0]  # 0..75 expired, the second minute 0 was too late
-    restored = SummedWindow.model_validate(json.loads(window.model_dump_json()))
-    assert restored.held_total == 11.0
-    assert window.around(t0 + timedelta(minutes=200), span)[0].value == 3.0  # a span total stays ≤ the bound
+        window.add(t0 + timedelta(minutes=minute), spec, value)
+        assert window.held_total == sum(b.total for b in window.bins)
+    assert [b.total for b in window.bins] == [8.0, 3.0]  # 0..75 expired, the second minute 0 was too late
+    restored = BinnedWindow.model_validate(json.loads(window.model_dump_json()))
+    assert restored.held_total == 11.0 and restored.held_count == 2
+    assert window.around(t0 + timedelta(minutes=200), spec).total == 3.0  # a span total stays ≤ the bound
 
 
-def test_counted_window_holds_the_distinct_keys_it_keeps() -> None:
-    """The O(1) bound mass copy checks first: distinct keys of the kept items, through repeats, expiry,
-    too-late items, `clear` and a snapshot round trip; never below the distinct count of a span."""
-    span, lateness = timedelta(minutes=10), timedelta(minutes=5)
-    window, t0 = CountedWindow(), FakeClock().now
+def test_binned_window_holds_the_distinct_keys_it_keeps() -> None:
+    """The O(1) bound mass copy checks first: distinct keys of the kept bins, through repeats, expiry,
+    too-late items and a snapshot round trip; never below the distinct count of a span."""
+    spec = WindowSpec(timedelta(minutes=10), timedelta(minutes=5))
+    window, t0 = BinnedWindow(), FakeClock().now
     for minute, key in [(0, "a"), (1, "b"), (2, "a"), (9, "c"), (14, "b"), (16, "d"), (0, "e"), (30, "a")]:
-        window.add(WindowItem(ts=t0 + timedelta(minutes=minute), value=1.0, key=key), span, lateness)
-        assert window.held_keys == len({i.key for i in window.items})
-        assert window.held_keys >= len({i.key for i in window.around(t0 + timedelta(minutes=minute), span)})
-    assert [i.key for i in window.items] == ["d", "a"]  # before 15 expired at minute 30; the second 0 too late
-    window.add(WindowItem(ts=t0 + timedelta(minutes=31), key="f"), span, lateness)
-    restored = CountedWindow.model_validate(json.loads(window.model_dump_json()))
+        window.add(t0 + timedelta(minutes=minute), spec, 1.0, key=key)
+        assert window.held_keys == len(set().union(*(b.keys for b in window.bins)))
+        assert window.held_keys >= len(window.around(t0 + timedelta(minutes=minute), spec).keys())
+    assert [b.keys for b in window.bins] == [{"d"}, {"a"}]  # before 15 expired at minute 30; the second 0 too late
+    window.add(t0 + timedelta(minutes=31), spec, key="f")
+    restored = BinnedWindow.model_validate(json.loads(window.model_dump_json()))
     assert restored.held_keys == 3 and restored.held_total == 3.0
-    restored.clear()
-    assert restored.held_keys == 0 and restored.held_total == 0.0
 
 
 def test_cooldown_blocked_says_what_ready_would_without_remembering() -> None:
