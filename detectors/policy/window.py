@@ -11,10 +11,11 @@ nothing changes for whole-second timestamps, and otherwise a span's edges move b
 - bins older than the newest event's bin minus (span + lateness) are dropped; an event whose bin is
   older than that is *late*: `add` says so and the detector counts it, it is never binned.
 A window holds at most (span + lateness) / resolution bins, however many events come. Evidence is
-bounded too: each bin keeps its largest item's event id, the window the ids of its `EVIDENCE` most
-recent items; `Span.event_ids` lists all the span's ids while those cover it (every span of a quiet
-entity), else its largest and its most recent ones. Bins keep the distinct keys of their items (the
-files of a mass copy, the accounts of a spray): bounded by distinct keys per bin, not by events.
+bounded too: each bin keeps its largest item's event id, and the window the ids of its `EVIDENCE`
+latest items besides (older bins are thinned to their peak's); `Span.event_ids` lists all the span's
+ids while those cover it (every span of a quiet entity), else its largest and its latest ones. Bins
+keep the distinct keys of their items (the files of a mass copy, the accounts of a spray): bounded by
+distinct keys per bin, not by events.
 `held_total`, `held_count` and `held_keys` bound any span's figures in O(1), so a detector sums a span
 (linear in its bins) only when that bound could reach its threshold.
 A checkpoint written with the per-event windows (`items`, one per event) is binned at 1 s on restore.
@@ -27,22 +28,22 @@ A checkpoint written with the per-event windows (`items`, one per event) is binn
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, Field, PrivateAttr, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-EVIDENCE = 200  # event ids one alert lists, and the most recent ones a window keeps
+EVIDENCE = 200  # event ids one alert lists, and the latest ones a window keeps beyond its bins' peaks
 SECOND = timedelta(seconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _start = attrgetter("start")
-_first = itemgetter(0)
 
 
 def bin_start(ts: datetime, resolution: timedelta) -> datetime:
@@ -75,24 +76,48 @@ class WindowItem(BaseModel):
     event_id: str = ""
 
 
-class Bin(BaseModel):
+# Bins and the running figures are pydantic dataclasses, not models: they change on every event, and a
+# model's validating `__setattr__` (and its private attributes) cost more than the rest of the update.
+@pydantic_dataclass
+class Bin:
     """The items of one entity within one resolution step."""
 
     start: AwareDatetime
     count: int = 0
     total: float = 0.0
     peak: float = 0.0  # the largest item's value
-    peak_id: str = ""  # and its event id: the bin's evidence once the window's recent ids moved past it
-    keys: set[str] = Field(default_factory=set)  # the items' distinct non-empty keys
+    peak_at: int = 0  # its id's place in `ids`
+    # Evidence: every item's id in arrival order while the bin is among the window's latest, then the peak's.
+    ids: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)  # the items' distinct non-empty keys
+
+    @property
+    def peak_id(self) -> str:
+        return self.ids[self.peak_at]
+
+    def thin(self, excess: int) -> None:
+        """Forget the `excess` oldest ids other than the peak's (which goes first)."""
+        if self.peak_at:
+            self.ids.insert(0, self.ids.pop(self.peak_at))
+            self.peak_at = 0
+        del self.ids[1 : 1 + excess]
+
+
+@pydantic_dataclass
+class Held:
+    """What a window's bins hold in all: derived, recomputed on restore, never written."""
+
+    total: float = 0.0
+    count: int = 0
+    keys: Counter[str] = field(default_factory=Counter)  # key → bins holding it
+    extra: int = 0  # ids beyond one per bin
 
 
 @dataclass(frozen=True)
 class Span:
-    """The bins of one span, and the window's recent evidence to report it with."""
+    """The bins of one span: what a detector judges, and the ids it reports."""
 
     bins: Sequence[Bin]
-    recent: Sequence[tuple[datetime, str]]
-    resolution: timedelta
 
     @property
     def count(self) -> int:
@@ -106,32 +131,24 @@ class Span:
         return set().union(*(b.keys for b in self.bins))
 
     def event_ids(self, cap: int = EVIDENCE) -> list[str]:
-        """The span's event ids in time order: all of them (the latest `cap`) while the window's recent
-        ids cover the span, else the ids of its largest items (the bins' peaks, up to half of `cap`)
-        and of its most recent ones."""
-        if not self.bins:
-            return []
-        lo, hi = self.bins[0].start, self.bins[-1].start + self.resolution
-        recent = self.recent[bisect_left(self.recent, lo, key=_first) : bisect_left(self.recent, hi, key=_first)]
-        if len(recent) >= self.count:
-            return [i for _, i in recent][-cap:]
-        listed = {i for _, i in recent}
-        by_size = sorted((b for b in self.bins if b.peak_id not in listed), key=attrgetter("peak"), reverse=True)
-        peaks = [(b.start, b.peak_id) for b in by_size[: cap // 2]]
-        latest = recent[max(len(recent) - (cap - len(peaks)), 0) :]
-        return [i for _, i in sorted([*peaks, *latest], key=_first)]
+        """The span's event ids in time order: all of them (the latest `cap`) while its bins hold every
+        one, else the ids of its largest items (the bins' peaks, up to half of `cap`) and the latest ids."""
+        every = [i for b in self.bins for i in b.ids]
+        if len(every) >= self.count:
+            return every[-cap:]
+        largest = {b.peak_id for b in sorted(self.bins, key=attrgetter("peak"), reverse=True)[: cap // 2]}
+        latest = [i for i in reversed(every) if i not in largest][: cap - len(largest)]
+        keep = largest.union(latest)
+        return list(dict.fromkeys(i for i in every if i in keep))
 
 
 class BinnedWindow(BaseModel):
     """A sliding window of bins (see the module docstring). Change it only through `add` and `forget_through`."""
 
     bins: list[Bin] = Field(default_factory=list)  # by start
-    recent: list[tuple[AwareDatetime, str]] = Field(default_factory=list)  # the latest items' (ts, id), by ts
     newest: AwareDatetime | None = None
-
-    _total: float = PrivateAttr(default=0.0)
-    _count: int = PrivateAttr(default=0)
-    _keys: Counter[str] = PrivateAttr(default_factory=Counter)  # key → bins holding it
+    evidence_from: AwareDatetime | None = None  # bins before it keep only their peak's id
+    held: Held = Field(default_factory=Held, exclude=True, repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -142,20 +159,20 @@ class BinnedWindow(BaseModel):
         window = cls()
         for raw in data["items"]:
             item = WindowItem.model_validate(raw)
-            window._insert(bin_start(item.ts, SECOND), item.ts, item.value, item.event_id, item.key)
-        return {"bins": window.bins, "recent": window.recent, "newest": data.get("newest")}
+            window._insert(bin_start(item.ts, SECOND), item.value, item.event_id, item.key)
+        return {"bins": window.bins, "newest": data.get("newest"), "evidence_from": window.evidence_from}
 
     def model_post_init(self, context: Any, /) -> None:  # also on restore from a snapshot
-        self._total = sum(b.total for b in self.bins)
-        self._count = sum(b.count for b in self.bins)
-        self._keys = Counter(k for b in self.bins for k in b.keys)
+        keys = Counter(k for b in self.bins for k in b.keys)
+        extra = sum(len(b.ids) - 1 for b in self.bins)
+        self.held = Held(sum(b.total for b in self.bins), sum(b.count for b in self.bins), keys, extra)
 
     def add(self, ts: datetime, spec: WindowSpec, value: float = 1.0, event_id: str = "", key: str = "") -> bool:
         """Sum the item into its bin; False (and not binned) when it is later than allowed."""
         start, newest = spec.bin_of(ts), self.newest
         if newest is not None and start < spec.bin_of(newest) - spec.span - spec.lateness:
             return False
-        self._insert(start, ts, value, event_id, key)
+        self._insert(start, value, event_id, key)
         if newest is None or ts > newest:
             self.newest = ts
             horizon = start - spec.span - spec.lateness
@@ -163,8 +180,8 @@ class BinnedWindow(BaseModel):
                 self._drop(bisect_left(self.bins, horizon, key=_start))
         return True
 
-    def _insert(self, start: datetime, ts: datetime, value: float, event_id: str, key: str) -> None:
-        bins = self.bins
+    def _insert(self, start: datetime, value: float, event_id: str, key: str) -> None:
+        bins, held = self.bins, self.held
         if bins and bins[-1].start == start:
             slot = bins[-1]
         elif not bins or start > bins[-1].start:
@@ -179,33 +196,49 @@ class BinnedWindow(BaseModel):
                 bins.insert(at, slot)
         slot.count += 1
         slot.total += value
-        if slot.count == 1 or value > slot.peak:
-            slot.peak, slot.peak_id = value, event_id
+        if slot.count == 1:
+            slot.peak, slot.ids = value, [event_id]
+        elif self.evidence_from is not None and start < self.evidence_from:
+            if value > slot.peak:  # a thinned bin keeps its peak's id only
+                slot.peak, slot.ids, slot.peak_at = value, [event_id], 0
+        else:
+            slot.ids.append(event_id)
+            held.extra += 1
+            if value > slot.peak:
+                slot.peak, slot.peak_at = value, len(slot.ids) - 1
+            if held.extra > EVIDENCE:
+                self._thin()
         if key and key not in slot.keys:
             slot.keys.add(key)
-            self._keys[key] += 1
-        self._count += 1
-        self._total += value
-        recent = self.recent
-        if not recent or ts >= recent[-1][0]:
-            recent.append((ts, event_id))
-        elif len(recent) < EVIDENCE or ts >= recent[0][0]:
-            insort(recent, (ts, event_id), key=_first)
-        if len(recent) > EVIDENCE:
-            del recent[0]
+            held.keys[key] += 1
+        held.count += 1
+        held.total += value
+
+    def _thin(self) -> None:
+        """Keep `EVIDENCE` ids beyond the peaks: the oldest bins' go first."""
+        bins, held = self.bins, self.held
+        at = 0 if self.evidence_from is None else bisect_left(bins, self.evidence_from, key=_start)
+        while held.extra > EVIDENCE:
+            slot = bins[at]
+            excess = min(held.extra - EVIDENCE, len(slot.ids) - 1)
+            slot.thin(excess)
+            held.extra -= excess
+            if len(slot.ids) == 1:
+                at += 1
+        self.evidence_from = bins[at].start if at < len(bins) else None
 
     def _drop(self, cut: int) -> None:
-        """Forget the `cut` oldest bins, and the recent ids they held."""
+        """Forget the `cut` oldest bins."""
+        held = self.held
         for old in self.bins[:cut]:
-            self._count -= old.count
-            self._total -= old.total
+            held.count -= old.count
+            held.total -= old.total
+            held.extra -= len(old.ids) - 1
             for key in old.keys:
-                self._keys[key] -= 1
-                if not self._keys[key]:
-                    del self._keys[key]
+                held.keys[key] -= 1
+                if not held.keys[key]:
+                    del held.keys[key]
         del self.bins[:cut]
-        keep = bisect_left(self.recent, self.bins[0].start, key=_first) if self.bins else len(self.recent)
-        del self.recent[:keep]
 
     def forget_through(self, ts: datetime, spec: WindowSpec) -> None:
         """Forget the bins up to and including `ts`'s (items accounted for by an alert)."""
@@ -216,7 +249,7 @@ class BinnedWindow(BaseModel):
         last = spec.bin_of(end)
         lo = bisect_right(self.bins, last - spec.span, key=_start)
         hi = bisect_right(self.bins, last, key=_start)
-        return Span(self.bins[lo:hi], self.recent, spec.resolution)
+        return Span(self.bins[lo:hi])
 
     def around(self, ts: datetime, spec: WindowSpec) -> Span:
         """The fuller (by items) of the span ending with `ts`'s bin and the span starting with it (ending
@@ -231,17 +264,17 @@ class BinnedWindow(BaseModel):
     @property
     def held_total(self) -> float:
         """The summed value of every item held: at least the total of any span (values are >= 0)."""
-        return self._total
+        return self.held.total
 
     @property
     def held_count(self) -> int:
         """How many items the bins hold: at least the count of any span."""
-        return self._count
+        return self.held.count
 
     @property
     def held_keys(self) -> int:
         """How many distinct keys the bins hold: at least the distinct count of any span."""
-        return len(self._keys)
+        return len(self.held.keys)
 
 
 class Baseline(BaseModel):
