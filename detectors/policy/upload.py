@@ -74,6 +74,8 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
             return []
         if sent < cfg.single_bytes and window.held_total < cfg.window_bytes:
             return []  # the span's total cannot reach the threshold either
+        if self.state.cooldown.blocked(who.key, event.timestamp, cfg.suppress):
+            return []  # nor could an alert be raised: the span (linear in its bins) need not be summed
         span = window.around(event.timestamp, self._spec)
         total = span.total
         if sent < cfg.single_bytes and total < cfg.window_bytes:
