@@ -377,3 +377,17 @@ def test_mass_copy_repeated_reads_of_one_file_keep_one_key_per_bin() -> None:
                for i in range(10_000)])  # fmt: skip
     user = det.state.users["zhangwei"]
     assert len(user.window.bins) <= 11 and user.window.held_keys == 1 and user.window.held_count == 10_000
+
+
+def test_mass_copy_restores_an_old_per_event_checkpoint_with_its_files() -> None:
+    """The keyed per-event window (`CountedWindow`, one item per read) restores as bins of distinct files:
+    the reads already in the window still count towards the threshold after the upgrade."""
+    det = copier()
+    burst = reads(100, start=20)
+    items = [{"ts": e.timestamp.isoformat(), "value": 0.0, "key": e.file.path.lower() if e.file else "",
+              "event_id": e.event.id} for e in burst[:60]]  # fmt: skip
+    det.restore({"users": {"zhangwei": {"window": {"items": items, "newest": items[-1]["ts"]}}}, "late": 0})
+    assert det.state.users["zhangwei"].window.held_keys == 60
+    alerts = feed(det, burst[60:])
+    assert rules(alerts) == [MASS_COPY.id] and alerts[0].context["files"] == 100
+    assert alerts[0].event_ids == [e.event.id for e in burst]
