@@ -46,7 +46,7 @@ from detectors.policy.common import (
     source_ip,
     user_of,
 )
-from detectors.policy.window import Cooldown, SlidingWindow, WindowItem
+from detectors.policy.window import SECOND, BinnedWindow, Cooldown, WindowItem, WindowSpec
 
 _TAGS = ("attack.credential-access", "attack.t1110")
 SUCCESS = PolicyRule(
@@ -82,6 +82,7 @@ class BruteForceConfig(BaseModel):
     attempts: int = Field(default=20, ge=1, description="failures alone that make a brute-force alert")
     spray_users: int = Field(default=10, ge=2)
     suppress: timedelta = timedelta(hours=1)
+    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
     # Lines a program writes in addition to the one line per guess that counts.
     companion_actions: dict[str, list[str]] = Field(default_factory=lambda: {
         "sshd": ["ssh_invalid_user", "ssh_userauth_request", "pam_check_pass", "pam_auth_failure",
@@ -113,8 +114,8 @@ class KeyWatermark(BaseModel):
 
 
 class BruteForceState(BaseModel):
-    failures: dict[str, SlidingWindow] = Field(default_factory=dict)  # "user:x" / "ip:y"
-    successes: dict[str, SlidingWindow] = Field(default_factory=dict)
+    failures: dict[str, BinnedWindow] = Field(default_factory=dict)  # "user:x" / "ip:y"
+    successes: dict[str, BinnedWindow] = Field(default_factory=dict)
     open: dict[str, KeyWatermark] = Field(default_factory=dict)
     cooldown: Cooldown = Field(default_factory=Cooldown)
     last_tick: AwareDatetime | None = None
@@ -130,6 +131,7 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
     def __init__(self, config: BruteForceConfig | None = None) -> None:
         super().__init__()
         self.config = config or BruteForceConfig()
+        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         outcome = auth_outcome(event)
@@ -166,9 +168,9 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
         return alerts
 
     def _decide(self, key: str, pending: PendingAuth) -> list[AlertDraft]:
-        cfg, item = self.config, pending.item
+        item = pending.item
         store = self.state.failures if pending.failure else self.state.successes
-        if not entry(store, key, SlidingWindow).add(item, cfg.window, cfg.lateness):
+        if not entry(store, key, BinnedWindow).add(item.ts, self._spec, item.value, item.event_id, item.key):
             self.state.dropped += 1  # a late event older than the window's own horizon
             return []
         return self._judge_failures(key, item) if pending.failure else self._judge_success(key, item)
@@ -183,8 +185,8 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
         if fails is None:
             return []
         cfg = self.config
-        before = fails.span_items(win.ts, cfg.window)
-        count = int(sum(i.value for i in before))
+        before = fails.span(win.ts, self._spec)
+        count = int(before.total)
         if count < cfg.failures or not self.state.cooldown.ready(f"s|{key}", win.ts, cfg.suppress):
             return []
         kind, value = key.split(":", 1)
@@ -192,34 +194,40 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
             SUCCESS, entity(_kind(kind), value), [], span=(win.ts, win.ts),
             en=f"successful logon for {key} after {count} failures within {_minutes(cfg.window)} min",
             zh=f"{key} 在 {_minutes(cfg.window)} 分钟内失败 {count} 次后登录成功，疑似暴力破解得手",
-            dedup=key, event_ids=[*(i.event_id for i in before), win.event_id],
+            dedup=key, event_ids=[*before.event_ids(), win.event_id], count=before.count + 1,
             context={"failures": count, "window_s": int(cfg.window.total_seconds()),
-                     "success_at": win.ts.isoformat(), "users": _users(before)},
+                     "success_at": win.ts.isoformat(), "users": _users(before.keys())},
         ).alert()  # fmt: skip
-        fails.items = [i for i in fails.items if i.ts > win.ts]  # those failures are accounted for
+        fails.forget_through(win.ts, self._spec)  # those failures are accounted for
         return [alert]
 
     def _judge_failures(self, key: str, fail: WindowItem) -> list[AlertDraft]:
         cfg, alerts, at = self.config, [], fail.ts
-        items = self.state.failures[key].span_items(at, cfg.window)
-        count = int(sum(i.value for i in items))
         kind, value = key.split(":", 1)
-        ids = [i.event_id for i in items]
-        if count >= cfg.attempts and self.state.cooldown.ready(f"a|{key}", at, cfg.suppress):
+        window, cooldown = self.state.failures[key], self.state.cooldown
+        # No span holds more guesses or accounts than the window: it is counted (linear in its bins)
+        # only when an alert it could raise is neither below that bound nor suppressed.
+        attempt = window.held_total >= cfg.attempts and not cooldown.blocked(f"a|{key}", at, cfg.suppress)
+        spray = (
+            kind == "ip" and window.held_keys >= cfg.spray_users and not cooldown.blocked(f"p|{key}", at, cfg.suppress)
+        )
+        if not attempt and not spray:
+            return []
+        span = window.span(at, self._spec)
+        count, users, ids = int(span.total), span.keys(), span.event_ids()
+        if attempt and count >= cfg.attempts and cooldown.ready(f"a|{key}", at, cfg.suppress):
             alerts.append(Finding(
                 ATTEMPT, entity(_kind(kind), value), [], span=(at, at),
                 en=f"{count} failed logons for {key} within {_minutes(cfg.window)} min",
                 zh=f"{key} 在 {_minutes(cfg.window)} 分钟内登录失败 {count} 次，疑似暴力破解",
-                dedup=key, event_ids=ids, context={"failures": count, "users": _users(items)},
+                dedup=key, event_ids=ids, count=span.count, context={"failures": count, "users": _users(users)},
             ).alert())  # fmt: skip
-        users = {i.key for i in items if i.key}
-        spray_key = f"p|{key}"
-        if kind == "ip" and len(users) >= cfg.spray_users and self.state.cooldown.ready(spray_key, at, cfg.suppress):
+        if spray and len(users) >= cfg.spray_users and cooldown.ready(f"p|{key}", at, cfg.suppress):
             alerts.append(Finding(
                 SPRAY, entity("ip", value), [], span=(at, at),
                 en=f"{value} failed logons for {len(users)} different accounts within {_minutes(cfg.window)} min",
                 zh=f"{value} 在 {_minutes(cfg.window)} 分钟内对 {len(users)} 个不同账号登录失败，疑似密码喷洒",
-                dedup=key, event_ids=ids, context={"accounts": len(users), "users": _users(items)},
+                dedup=key, event_ids=ids, count=span.count, context={"accounts": len(users), "users": _users(users)},
             ).alert())  # fmt: skip
         return alerts
 
@@ -251,8 +259,8 @@ def _kind(kind: str) -> EntityKind:
     return "ip" if kind == "ip" else "user"
 
 
-def _users(items: list[WindowItem]) -> str:
-    names = sorted({i.key for i in items if i.key})
+def _users(keys: set[str]) -> str:
+    names = sorted(keys)
     return ",".join(names[:20]) + (",…" if len(names) > 20 else "")
 
 

@@ -53,6 +53,7 @@ class Finding:
     severity: Severity | None = None
     event_ids: Sequence[str] = ()
     span: tuple[datetime, datetime] | None = None  # for alerts about a period rather than events
+    count: int | None = None  # events it stands for, when more than its ids (a window's evidence is capped)
 
     @property
     def key(self) -> str:
@@ -69,7 +70,7 @@ class Finding:
             entity=self.entity,
             dedup_key=self.key,
             event_ids=ids,
-            event_count=max(len(ids), len(self.events)),
+            event_count=self.count if self.count is not None else max(len(ids), len(self.events)),
             first_seen=min(times),
             last_seen=max(times),
             summary=Summary.model_validate({"en": self.en, "zh-CN": self.zh}),

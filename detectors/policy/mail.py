@@ -16,7 +16,7 @@ from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, entry, event_id
-from detectors.policy.window import Cooldown, SummedWindow, WindowItem
+from detectors.policy.window import SECOND, BinnedWindow, Cooldown, WindowSpec
 
 LARGE = PolicyRule(
     "vigil-policy-mail-large-attachment",
@@ -38,10 +38,11 @@ class MailConfig(BaseModel):
     mass_recipients: int = Field(default=200, ge=1)
     mass_messages: int = Field(default=100, ge=1)
     suppress: timedelta = timedelta(hours=1)
+    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class MailState(BaseModel):
-    senders: dict[str, SummedWindow] = Field(default_factory=dict)
+    senders: dict[str, BinnedWindow] = Field(default_factory=dict)
     cooldown: Cooldown = Field(default_factory=Cooldown)
     late: int = 0
 
@@ -54,6 +55,7 @@ class MailDetector(PolicyDetector[MailState]):
     def __init__(self, config: MailConfig | None = None) -> None:
         super().__init__()
         self.config = config or MailConfig()
+        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         mail = event.email
@@ -72,19 +74,19 @@ class MailDetector(PolicyDetector[MailState]):
                 context={"bytes": size, "queue_id": mail.local_id, "sender": sender},
             ).alert())  # fmt: skip
         count = event.labels.get("email_recipient_count", "1")
-        item = WindowItem(ts=event.timestamp, value=float(count) if count.isdigit() else 1.0, event_id=event_id(event))
-        window = entry(self.state.senders, sender, SummedWindow)
-        if not window.add(item, cfg.window, cfg.lateness):
+        nrcpt = float(count) if count.isdigit() else 1.0
+        window = entry(self.state.senders, sender, BinnedWindow)
+        if not window.add(event.timestamp, self._spec, nrcpt, event_id(event)):
             self.state.late += 1
             return alerts
         # No span holds more messages or recipients than the whole window: count the span (linear in a
         # busy sender's hour) only when that bound reaches a threshold and an alert could be raised.
-        if len(window.items) < cfg.mass_messages and window.held_total < cfg.mass_recipients:
+        if window.held_count < cfg.mass_messages and window.held_total < cfg.mass_recipients:
             return alerts
         if self.state.cooldown.blocked(sender, event.timestamp, cfg.suppress):
             return alerts
-        items = window.around(event.timestamp, cfg.window)
-        recipients, messages = int(sum(i.value for i in items)), len(items)
+        span = window.around(event.timestamp, self._spec)
+        recipients, messages = int(span.total), span.count
         if (recipients >= cfg.mass_recipients or messages >= cfg.mass_messages) and self.state.cooldown.ready(
             sender, event.timestamp, cfg.suppress
         ):
@@ -93,7 +95,7 @@ class MailDetector(PolicyDetector[MailState]):
                 MASS, entity("user", sender), [event],
                 en=f"{sender} sent {messages} messages to {recipients} recipients within {minutes} min",
                 zh=f"{sender} 在 {minutes} 分钟内发送 {messages} 封邮件、收件人 {recipients} 个，疑似群发",
-                dedup=sender, event_ids=[i.event_id for i in items][-200:],
+                dedup=sender, event_ids=span.event_ids(),
                 context={"messages": messages, "recipients": recipients, "sender": sender},
             ).alert())  # fmt: skip
         return alerts

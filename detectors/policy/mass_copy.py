@@ -19,7 +19,7 @@ from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, entry, event_id, host_of, user_of
-from detectors.policy.window import Baseline, Cooldown, CountedWindow, WindowItem
+from detectors.policy.window import SECOND, Baseline, BinnedWindow, Cooldown, WindowSpec
 
 RULE = PolicyRule(
     "vigil-policy-mass-copy",
@@ -44,10 +44,11 @@ class MassCopyConfig(BaseModel):
     factor: float = 3.0
     min_history: int = 5
     suppress: timedelta = timedelta(hours=1)
+    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class UserCopies(BaseModel):
-    window: CountedWindow = Field(default_factory=CountedWindow)
+    window: BinnedWindow = Field(default_factory=BinnedWindow)
     bucket_start: AwareDatetime | None = None
     bucket_files: set[str] = Field(default_factory=set)
     bucket_bytes: float = 0.0
@@ -70,6 +71,7 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
         super().__init__()
         self.config = config or MassCopyConfig()
         self._actions = {a.lower() for a in self.config.actions}
+        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         account = user_of(event)
@@ -81,8 +83,7 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
         cfg = self.config
         user = entry(self.state.users, account, UserCopies)
         size = float(event.file.size or 0) if event.file else 0.0
-        item = WindowItem(ts=event.timestamp, value=size, key=path.lower(), event_id=event_id(event))
-        if not user.window.add(item, cfg.window, cfg.lateness):
+        if not user.window.add(event.timestamp, self._spec, size, event_id(event), path.lower()):
             self.state.late += 1
             return []
         self._roll(user, event.timestamp, path.lower(), size)
@@ -92,8 +93,8 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
             return []
         if not self._suspicious(user, user.window.held_keys, user.window.held_total):
             return []
-        items = user.window.around(event.timestamp, cfg.window)
-        files, total = len({i.key for i in items}), sum(i.value for i in items)
+        span = user.window.around(event.timestamp, self._spec)
+        files, total = len(span.keys()), span.total
         if not self._suspicious(user, files, total):
             return []
         if not self.state.cooldown.ready(account, event.timestamp, cfg.suppress):
@@ -106,7 +107,7 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
             en=f"{account} read or copied {files} files ({mb:.1f} MB) within {minutes} min; usual {usual}",
             zh=f"{account} 在 {minutes} 分钟内读取或复制了 {files} 个文件（{mb:.1f} MB），"
                f"平时约 {usual} 个，疑似批量拷贝",
-            dedup=account, event_ids=[i.event_id for i in items][-200:],
+            dedup=account, event_ids=span.event_ids(),
             context={"files": files, "bytes": int(total), "baseline_files": round(user.files.mean, 1),
                      "baseline_windows": user.files.n, "host": host_of(event),
                      "share": event.labels.get("share") or event.labels.get("share_name")},

@@ -20,7 +20,7 @@ from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.inventory import norm_path
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, event_id, has, host_of, user_of
-from detectors.policy.window import SlidingWindow, WindowItem
+from detectors.policy.window import SECOND, BinnedWindow, WindowSpec
 
 RULE = PolicyRule(
     "vigil-policy-removable-media-copy",
@@ -42,6 +42,7 @@ class RemovableConfig(BaseModel):
     min_files: int = Field(default=50, ge=1)
     min_bytes: int = Field(default=500 * 1024**2, ge=1)
     removable_paths: str = r"^(?:[d-z]:/|/media/|/run/media/|/mnt/usb)"
+    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class MediaSession(BaseModel):
@@ -49,7 +50,7 @@ class MediaSession(BaseModel):
     mounts: list[str] = Field(default_factory=list)
     device: str | None = None
     alerted: bool = False
-    window: SlidingWindow = Field(default_factory=SlidingWindow)
+    window: BinnedWindow = Field(default_factory=BinnedWindow)
 
 
 class RemovableState(BaseModel):
@@ -66,6 +67,7 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
         super().__init__()
         self.config = config or RemovableConfig()
         self._removable = re.compile(self.config.removable_paths, re.IGNORECASE)
+        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         host = host_of(event)
@@ -111,13 +113,15 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
     def _count(self, host: str, session: MediaSession, event: EcsEvent, path: str) -> list[AlertDraft]:
         cfg = self.config
         size = float(event.file.size or 0) if event.file else 0.0
-        item = WindowItem(ts=event.timestamp, value=size, key=norm_path(path), event_id=event_id(event))
-        if not session.window.add(item, cfg.window, cfg.lateness):
+        if not session.window.add(event.timestamp, self._spec, size, event_id(event), norm_path(path)):
             self.state.late += 1
             return []
-        items = session.window.around(event.timestamp, cfg.window)
-        files, total = len({i.key for i in items}), sum(i.value for i in items)
-        if session.alerted or (files < cfg.min_files and total < cfg.min_bytes):
+        held = session.window
+        if session.alerted or (held.held_keys < cfg.min_files and held.held_total < cfg.min_bytes):
+            return []  # one alert per media session; and no span holds more files or bytes than the window
+        span = session.window.around(event.timestamp, self._spec)
+        files, total = len(span.keys()), span.total
+        if files < cfg.min_files and total < cfg.min_bytes:
             return []
         session.alerted = True
         who = user_of(event)
@@ -129,7 +133,7 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
             en=f"{actor} wrote {files} files ({total / 1024**2:.1f} MB) to {device} within {minutes} min",
             zh=f"{actor} 在 {minutes} 分钟内向移动存储（{device}）写入 {files} 个文件"
                f"（{total / 1024**2:.1f} MB），疑似违规拷贝",
-            dedup=f"{host}|{session.opened.isoformat()}", event_ids=[i.event_id for i in items][-200:],
+            dedup=f"{host}|{session.opened.isoformat()}", event_ids=span.event_ids(),
             context={"host": host, "files": files, "bytes": int(total), "device": session.device,
                      "mounts": ";".join(session.mounts) or None, "media_since": session.opened.isoformat()},
         ).alert()]  # fmt: skip

@@ -17,7 +17,7 @@ from core.models.alert import AlertDraft, EntityRef, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entry, event_id
-from detectors.policy.window import Cooldown, SummedWindow, WindowItem
+from detectors.policy.window import SECOND, BinnedWindow, Cooldown, WindowSpec
 
 RULE = PolicyRule(
     "vigil-policy-proxy-upload",
@@ -35,10 +35,11 @@ class UploadConfig(BaseModel):
     window: timedelta = timedelta(hours=1)
     lateness: timedelta = timedelta(minutes=10)
     suppress: timedelta = timedelta(hours=1)
+    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class UploadState(BaseModel):
-    windows: dict[str, SummedWindow] = Field(default_factory=dict)
+    windows: dict[str, BinnedWindow] = Field(default_factory=dict)
     cooldown: Cooldown = Field(default_factory=Cooldown)
     late: int = 0
 
@@ -59,6 +60,7 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
     def __init__(self, config: UploadConfig | None = None) -> None:
         super().__init__()
         self.config = config or UploadConfig()
+        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         sent = bytes_out(event)
@@ -66,16 +68,16 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
             return []
         cfg = self.config
         who = EntityRef.parse(event.vigil.entity or event.entity())
-        window = entry(self.state.windows, who.key, SummedWindow)
-        if not window.add(
-            WindowItem(ts=event.timestamp, value=sent, event_id=event_id(event)), cfg.window, cfg.lateness
-        ):
+        window = entry(self.state.windows, who.key, BinnedWindow)
+        if not window.add(event.timestamp, self._spec, sent, event_id(event)):
             self.state.late += 1
             return []
         if sent < cfg.single_bytes and window.held_total < cfg.window_bytes:
             return []  # the span's total cannot reach the threshold either
-        items = window.around(event.timestamp, cfg.window)
-        total = sum(i.value for i in items)
+        if self.state.cooldown.blocked(who.key, event.timestamp, cfg.suppress):
+            return []  # nor could an alert be raised: the span (linear in its bins) need not be summed
+        span = window.around(event.timestamp, self._spec)
+        total = span.total
         if sent < cfg.single_bytes and total < cfg.window_bytes:
             return []
         if not self.state.cooldown.ready(who.key, event.timestamp, cfg.suppress):
@@ -89,7 +91,7 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
                f" (last: {sent / 1024**2:.1f} MB to {dest})",
             zh=f"{who.value} 在 {minutes} 分钟内经代理上传 {total / 1024**2:.1f} MB"
                f"（最近一次 {sent / 1024**2:.1f} MB 至 {dest}），疑似外发数据",
-            dedup=who.key, event_ids=[i.event_id for i in items][-200:],
+            dedup=who.key, event_ids=span.event_ids(),
             context={"bytes": int(total), "last_bytes": sent, "destination": dest, "process": app},
         ).alert()]  # fmt: skip
 

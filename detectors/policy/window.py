@@ -1,149 +1,280 @@
 """Windowing and baselines shared by the policy detectors (state models, JSON-serialisable).
 
-`SlidingWindow` is anchored on event time, not on clock buckets: each event is judged against the
-span that ends at its own timestamp, so a burst split across an hour boundary still counts, and an
-out-of-order event lands where it belongs. Items older than the newest event minus (span + allowed
-lateness) are dropped; an event older than that is *late* and reported by `add`, not binned.
+`BinnedWindow` is a sliding window anchored on event time, not on clock buckets, whose state is bounded
+by time, not by the event rate: the items of one entity that fall in the same bin (`resolution`,
+default 1 s) are summed into one `Bin` (count, summed value, distinct keys, the largest item's id).
+Every rule is the exact per-event one applied to timestamps truncated to the resolution, so at 1 s
+nothing changes for whole-second timestamps, and otherwise a span's edges move by less than a bin:
+- each event is judged against the span ending at its own timestamp: the `span / resolution` bins
+  ending with its own bin (a burst split across an hour boundary still counts); `around` also tries
+  the span starting at an out-of-order event's bin, so it completes the window after it as well;
+- bins older than the newest event's bin minus (span + lateness) are dropped; an event whose bin is
+  older than that is *late*: `add` says so and the detector counts it, it is never binned.
+A window holds at most (span + lateness) / resolution bins, however many events come. Evidence is
+bounded too: each bin keeps its largest item's event id, and the window the ids of its `EVIDENCE`
+latest items besides (older bins are thinned to their peak's); `Span.event_ids` lists all the span's
+ids while those cover it (every span of a quiet entity), else its largest and its latest ones. Bins
+keep the distinct keys of their items (the files of a mass copy, the accounts of a spray): bounded by
+distinct keys per bin, not by events.
+`held_total`, `held_count` and `held_keys` bound any span's figures in O(1), so a detector sums a span
+(linear in its bins) only when that bound could reach its threshold.
+A checkpoint written with the per-event windows (`items`, one per event) is binned at 1 s on restore.
+
 `Baseline` is an exponentially weighted mean and variance (what "usual" is for one entity);
 `SeasonalBaseline` keeps one per hour of the week, falling back to the overall one while young.
 `Cooldown` keeps one alert per key per period so a burst raises one alert, not thousands.
-`SummedWindow` and `CountedWindow` bound any span's total and distinct keys in O(1), so a detector
-scans the span (linear in the window) only when that bound could reach its threshold.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, Field, PrivateAttr
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+EVIDENCE = 200  # event ids one alert lists, and the latest ones a window keeps beyond its bins' peaks
+SECOND = timedelta(seconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_start = attrgetter("start")
+
+
+def bin_start(ts: datetime, resolution: timedelta) -> datetime:
+    """The start of `ts`'s bin: bins are aligned on the epoch, so every entity's bins line up."""
+    return ts - (ts - _EPOCH) % resolution
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How long a span is, how late an item may come, and the bin resolution."""
+
+    span: timedelta
+    lateness: timedelta
+    resolution: timedelta = SECOND
+
+    def __post_init__(self) -> None:
+        if self.resolution <= timedelta(0) or self.span < self.resolution:
+            raise ValueError(f"window resolution {self.resolution} must be positive and at most the span {self.span}")
+
+    def bin_of(self, ts: datetime) -> datetime:
+        return bin_start(ts, self.resolution)
 
 
 class WindowItem(BaseModel):
+    """One event as a window sees it (and as a per-event checkpoint stored it)."""
+
     ts: AwareDatetime
     value: float = 1.0
     key: str = ""
     event_id: str = ""
 
 
-class SlidingWindow(BaseModel):
-    items: list[WindowItem] = Field(default_factory=list)
-    newest: AwareDatetime | None = None
+# Bins and the running figures are pydantic dataclasses, not models: they change on every event, and a
+# model's validating `__setattr__` (and its private attributes) cost more than the rest of the update.
+@pydantic_dataclass
+class Bin:
+    """The items of one entity within one resolution step."""
 
-    def add(self, item: WindowItem, span: timedelta, lateness: timedelta) -> bool:
-        """Insert in time order; False (and not inserted) when the item is later than allowed."""
-        if self.newest is not None and item.ts < self.newest - span - lateness:
-            return False
-        bisect.insort(self.items, item, key=lambda i: i.ts)
-        self.newest = max(self.newest, item.ts) if self.newest else item.ts
-        horizon = self.newest - span - lateness
-        cut = bisect.bisect_left(self.items, horizon, key=lambda i: i.ts)
-        if cut:
-            self._drop(cut)
-        return True
-
-    def _drop(self, cut: int) -> None:
-        """Forget the `cut` oldest items."""
-        del self.items[:cut]
-
-    def span_items(self, end: datetime, span: timedelta) -> list[WindowItem]:
-        """Items in (end - span, end]."""
-        lo = bisect.bisect_right(self.items, end - span, key=lambda i: i.ts)
-        hi = bisect.bisect_right(self.items, end, key=lambda i: i.ts)
-        return self.items[lo:hi]
-
-    def around(self, ts: datetime, span: timedelta) -> list[WindowItem]:
-        """The fuller of the span ending at `ts` and the span starting at it (ending no later than the
-        newest item): an out-of-order item completes the window after it as well as the one before."""
-        before = self.span_items(ts, span)
-        if self.newest is None or self.newest <= ts:
-            return before
-        after = self.span_items(min(self.newest, ts + span - timedelta(microseconds=1)), span)
-        return after if len(after) > len(before) else before
-
-    def count(self, end: datetime, span: timedelta) -> int:
-        return len(self.span_items(end, span))
-
-    def total(self, end: datetime, span: timedelta) -> float:
-        return sum(i.value for i in self.span_items(end, span))
-
-    def distinct(self, end: datetime, span: timedelta) -> set[str]:
-        return {i.key for i in self.span_items(end, span)}
-
-    def clear(self) -> None:
-        self.items.clear()
+    start: AwareDatetime
+    count: int = 0
+    total: float = 0.0
+    peak: float = 0.0  # the largest item's value
+    peak_at: int = 0  # its id's place in `ids`
+    # Evidence: every item's id in arrival order while the bin is among the window's latest, then the peak's.
+    ids: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)  # the items' distinct non-empty keys
 
     @property
-    def empty(self) -> bool:
-        return not self.items
+    def peak_id(self) -> str:
+        return self.ids[self.peak_at]
+
+    def thin(self, excess: int) -> None:
+        """Forget the `excess` oldest ids other than the peak's (which goes first)."""
+        if self.peak_at:
+            self.ids.insert(0, self.ids.pop(self.peak_at))
+            self.peak_at = 0
+        del self.ids[1 : 1 + excess]
 
 
-class SummedWindow(SlidingWindow):
-    """A sliding window that also knows, in O(1), the sum of the positive values it holds: no span's
-    total exceeds it, so a detector skips the exact (linear) span total while it is below the threshold.
-    Without it, a busy entity's hour of proxy connections costs a sum over thousands of items per event.
-    Change the items only through `add` and `clear`."""
+@pydantic_dataclass
+class Held:
+    """What a window's bins hold in all: derived, recomputed on restore, never written."""
 
-    _held: float = PrivateAttr(default=0.0)
+    total: float = 0.0
+    count: int = 0
+    keys: Counter[str] = field(default_factory=Counter)  # key → bins holding it
+    extra: int = 0  # ids beyond one per bin
+
+
+@dataclass(frozen=True)
+class Span:
+    """The bins of one span: what a detector judges, and the ids it reports."""
+
+    bins: Sequence[Bin]
+
+    @property
+    def count(self) -> int:
+        return sum(b.count for b in self.bins)
+
+    @property
+    def total(self) -> float:
+        return sum(b.total for b in self.bins)
+
+    def keys(self) -> set[str]:
+        return set().union(*(b.keys for b in self.bins))
+
+    def event_ids(self, cap: int = EVIDENCE) -> list[str]:
+        """The span's event ids in time order: all of them (the latest `cap`) while its bins hold every
+        one, else the ids of its largest items (the bins' peaks, up to half of `cap`) and the latest ids."""
+        every = [i for b in self.bins for i in b.ids]
+        if len(every) >= self.count:
+            return every[-cap:]
+        largest = {b.peak_id for b in sorted(self.bins, key=attrgetter("peak"), reverse=True)[: cap // 2]}
+        latest = [i for i in reversed(every) if i not in largest][: cap - len(largest)]
+        keep = largest.union(latest)
+        return list(dict.fromkeys(i for i in every if i in keep))
+
+
+class BinnedWindow(BaseModel):
+    """A sliding window of bins (see the module docstring). Change it only through `add` and `forget_through`."""
+
+    bins: list[Bin] = Field(default_factory=list)  # by start
+    newest: AwareDatetime | None = None
+    evidence_from: AwareDatetime | None = None  # bins before it keep only their peak's id
+    held: Held = Field(default_factory=Held, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_items(cls, data: Any) -> Any:
+        """A per-event window of an older checkpoint (`items`) restores as 1-s bins of the same items."""
+        if not isinstance(data, dict) or "items" not in data or "bins" in data:
+            return data
+        window = cls()
+        for raw in data["items"]:
+            item = WindowItem.model_validate(raw)
+            window._insert(bin_start(item.ts, SECOND), item.value, item.event_id, item.key)
+        return {"bins": window.bins, "newest": data.get("newest"), "evidence_from": window.evidence_from}
 
     def model_post_init(self, context: Any, /) -> None:  # also on restore from a snapshot
-        self._held = sum(max(i.value, 0.0) for i in self.items)
+        keys = Counter(k for b in self.bins for k in b.keys)
+        extra = sum(len(b.ids) - 1 for b in self.bins)
+        self.held = Held(sum(b.total for b in self.bins), sum(b.count for b in self.bins), keys, extra)
 
-    def add(self, item: WindowItem, span: timedelta, lateness: timedelta) -> bool:
-        if not super().add(item, span, lateness):
+    def add(self, ts: datetime, spec: WindowSpec, value: float = 1.0, event_id: str = "", key: str = "") -> bool:
+        """Sum the item into its bin; False (and not binned) when it is later than allowed."""
+        start, newest = spec.bin_of(ts), self.newest
+        if newest is not None and start < spec.bin_of(newest) - spec.span - spec.lateness:
             return False
-        self._held += max(item.value, 0.0)
+        self._insert(start, value, event_id, key)
+        if newest is None or ts > newest:
+            self.newest = ts
+            horizon = start - spec.span - spec.lateness
+            if self.bins[0].start < horizon:
+                self._drop(bisect_left(self.bins, horizon, key=_start))
         return True
 
-    def _drop(self, cut: int) -> None:
-        self._held -= sum(max(i.value, 0.0) for i in self.items[:cut])
-        super()._drop(cut)
+    def _insert(self, start: datetime, value: float, event_id: str, key: str) -> None:
+        bins, held = self.bins, self.held
+        if bins and bins[-1].start == start:
+            slot = bins[-1]
+        elif not bins or start > bins[-1].start:
+            slot = Bin(start=start)
+            bins.append(slot)
+        else:
+            at = bisect_left(bins, start, key=_start)
+            if bins[at].start == start:
+                slot = bins[at]
+            else:
+                slot = Bin(start=start)
+                bins.insert(at, slot)
+        slot.count += 1
+        slot.total += value
+        if slot.count == 1:
+            slot.peak, slot.ids = value, [event_id]
+        elif self.evidence_from is not None and start < self.evidence_from:
+            if value > slot.peak:  # a thinned bin keeps its peak's id only
+                slot.peak, slot.ids, slot.peak_at = value, [event_id], 0
+        else:
+            slot.ids.append(event_id)
+            held.extra += 1
+            if value > slot.peak:
+                slot.peak, slot.peak_at = value, len(slot.ids) - 1
+            if held.extra > EVIDENCE:
+                self._thin()
+        if key and key not in slot.keys:
+            slot.keys.add(key)
+            held.keys[key] += 1
+        held.count += 1
+        held.total += value
 
-    def clear(self) -> None:
-        super().clear()
-        self._held = 0.0
+    def _thin(self) -> None:
+        """Keep `EVIDENCE` ids beyond the peaks: the oldest bins' go first."""
+        bins, held = self.bins, self.held
+        at = 0 if self.evidence_from is None else bisect_left(bins, self.evidence_from, key=_start)
+        while held.extra > EVIDENCE:
+            slot = bins[at]
+            excess = min(held.extra - EVIDENCE, len(slot.ids) - 1)
+            slot.thin(excess)
+            held.extra -= excess
+            if len(slot.ids) == 1:
+                at += 1
+        self.evidence_from = bins[at].start if at < len(bins) else None
+
+    def _drop(self, cut: int) -> None:
+        """Forget the `cut` oldest bins."""
+        held = self.held
+        for old in self.bins[:cut]:
+            held.count -= old.count
+            held.total -= old.total
+            held.extra -= len(old.ids) - 1
+            for key in old.keys:
+                held.keys[key] -= 1
+                if not held.keys[key]:
+                    del held.keys[key]
+        del self.bins[:cut]
+
+    def forget_through(self, ts: datetime, spec: WindowSpec) -> None:
+        """Forget the bins up to and including `ts`'s (items accounted for by an alert)."""
+        self._drop(bisect_right(self.bins, spec.bin_of(ts), key=_start))
+
+    def span(self, end: datetime, spec: WindowSpec) -> Span:
+        """The bins of the span ending with `end`'s bin."""
+        last = spec.bin_of(end)
+        lo = bisect_right(self.bins, last - spec.span, key=_start)
+        hi = bisect_right(self.bins, last, key=_start)
+        return Span(self.bins[lo:hi])
+
+    def around(self, ts: datetime, spec: WindowSpec) -> Span:
+        """The fuller (by items) of the span ending with `ts`'s bin and the span starting with it (ending
+        no later than the newest bin): an out-of-order item completes the window after it as well as
+        the one before."""
+        before = self.span(ts, spec)
+        if self.newest is None or spec.bin_of(self.newest) <= spec.bin_of(ts):
+            return before
+        after = self.span(min(self.newest, spec.bin_of(ts) + spec.span - spec.resolution), spec)
+        return after if after.count > before.count else before
 
     @property
     def held_total(self) -> float:
-        """The sum of the positive values held: at least the total of any span."""
-        return self._held
+        """The summed value of every item held: at least the total of any span (values are >= 0)."""
+        return self.held.total
 
-
-class CountedWindow(SummedWindow):
-    """A summed window that also knows, in O(1), how many distinct keys it holds: no span has more.
-    Change the items only through `add` and `clear`."""
-
-    _keys: Counter[str] = PrivateAttr(default_factory=Counter)
-
-    def model_post_init(self, context: Any, /) -> None:
-        super().model_post_init(context)
-        self._keys = Counter(i.key for i in self.items)
-
-    def add(self, item: WindowItem, span: timedelta, lateness: timedelta) -> bool:
-        if not super().add(item, span, lateness):
-            return False
-        self._keys[item.key] += 1
-        return True
-
-    def _drop(self, cut: int) -> None:
-        for old in self.items[:cut]:
-            self._keys[old.key] -= 1
-            if not self._keys[old.key]:
-                del self._keys[old.key]
-        super()._drop(cut)
-
-    def clear(self) -> None:
-        super().clear()
-        self._keys.clear()
+    @property
+    def held_count(self) -> int:
+        """How many items the bins hold: at least the count of any span."""
+        return self.held.count
 
     @property
     def held_keys(self) -> int:
-        """How many distinct keys the held items have: at least the distinct count of any span."""
-        return len(self._keys)
+        """How many distinct keys the bins hold: at least the distinct count of any span."""
+        return len(self.held.keys)
 
 
 class Baseline(BaseModel):

@@ -10,17 +10,17 @@ from pathlib import Path
 from detectors.checkpoint import Checkpoint, CheckpointStore, LaneCheckpoint
 from detectors.pipeline import PipelineState
 from detectors.policy.upload import UploadState
-from detectors.policy.window import SummedWindow, WindowItem
+from detectors.policy.window import BinnedWindow, WindowSpec
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
 def upload_state() -> PipelineState:
     """Upload windows like the lane's (most of a real checkpoint), with an offset time zone and floats."""
-    window = SummedWindow()
+    window, spec = BinnedWindow(), WindowSpec(timedelta(hours=1), timedelta(minutes=10))
     for i in range(50):
-        ts = (T0 + timedelta(seconds=i, microseconds=i)).astimezone(timezone(timedelta(hours=8)))
-        window.add(WindowItem(ts=ts, value=1024.5 * i, event_id=f"e{i}"), timedelta(hours=1), timedelta(minutes=10))
+        ts = (T0 + timedelta(seconds=i // 2, microseconds=i)).astimezone(timezone(timedelta(hours=8)))
+        window.add(ts, spec, 1024.5 * i, f"e{i}")
     state = UploadState(windows={"user:alice": window}, late=2)
     state.cooldown.last["user:alice"] = T0
     alerting = {"open": {"k": {"count": 3, "ratio": 0.1, "none": None, "ids": ["a", "b"]}}}
@@ -37,6 +37,7 @@ def test_partition_checkpoint_is_the_document_pydantic_writes(tmp_path: Path) ->
     assert store.load("vigil.events", 1) == checkpoint
     restored = UploadState.model_validate(checkpoint.state.detectors["policy.proxy_upload"])
     assert restored.windows["user:alice"].held_total == sum(1024.5 * i for i in range(50))
+    assert restored.windows["user:alice"].held_count == 50 and len(restored.windows["user:alice"].bins) == 25
 
 
 def test_lane_checkpoint_keeps_integer_partition_offsets(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def test_sshd_companion_lines_are_not_extra_guesses() -> None:
     ]
     det = detector()
     decide(det, [parse(r) for r in rows])
-    assert sum(i.value for i in det.state.failures["ip:10.0.0.9"].items) == 1
+    assert det.state.failures["ip:10.0.0.9"].held_total == 1
 
 
 def test_kerberos_spray_mdecrevoisier() -> None:
@@ -153,3 +153,23 @@ def test_an_event_behind_the_watermark_is_late_and_judged_at_once() -> None:
     feed(det, [login(8, "alice", "10.0.0.9", outcome="failure")])  # the watermark (8 - 5 min) passes the 5
     late = feed(det, [login(2.5, "alice", "10.0.0.9")])  # behind it: judged on arrival, not held back
     assert rules(late) == [SUCCESS.id, SUCCESS.id] and det.state.late == 2 and det.state.dropped == 0
+
+
+def test_a_guessing_burst_keeps_one_bin_per_second_and_counts_every_guess() -> None:
+    """1,000 guesses a second for 10 s from one source against 12 accounts: about 10 bins per key (the
+    per-event window held all 10,000), the same alerts, and the success after them counts every failure
+    while its listed ids stay capped."""
+    burst = [login(i / 60_000, f"user{i % 12}", "10.0.0.66", outcome="failure") for i in range(10_000)]
+    det = detector()
+    success = login(0.5, "user3", "10.0.0.66")
+    alerts = decide(det, [*burst, success])
+    by_rule = Counter((a.rule.id, a.entity.key) for a in alerts)
+    assert by_rule[(ATTEMPT.id, "ip:10.0.0.66")] == 1 and by_rule[(SPRAY.id, "ip:10.0.0.66")] == 1
+    assert sum(n for (rule, key), n in by_rule.items() if rule == ATTEMPT.id and key.startswith("user:")) == 12
+    spray = next(a for a in alerts if a.rule.id == SPRAY.id)
+    assert spray.context["accounts"] == 10 and spray.event_count == 10  # fired at the 10th account, in the 1st bin
+    [ip_success] = [a for a in alerts if a.rule.id == SUCCESS.id and a.entity.key == "ip:10.0.0.66"]
+    assert ip_success.event_count == 10_001 and ip_success.context["failures"] == 10_000
+    assert len(ip_success.event_ids) == 201 and ip_success.event_ids[-2:] == [burst[-1].event.id, success.event.id]
+    assert det.state.failures["user:user3"].bins == []  # accounted for by the success
+    assert max(len(w.bins) for w in det.state.failures.values()) <= 11

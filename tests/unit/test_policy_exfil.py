@@ -8,7 +8,7 @@ for the negatives (loghub Proxifier, samplelogs postfix, the real 6416 print-que
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from core.models.ecs import EcsEvent
 from detectors.policy.mail import LARGE, MASS, MailConfig, MailDetector
@@ -18,7 +18,7 @@ from detectors.policy.removable import RULE as USB_COPY
 from detectors.policy.removable import RemovableConfig, RemovableMediaDetector
 from detectors.policy.upload import RULE as UPLOAD
 from detectors.policy.upload import ProxyUploadDetector, UploadConfig
-from detectors.policy.window import Cooldown, CountedWindow, SummedWindow, WindowItem
+from detectors.policy.window import BinnedWindow, Cooldown, WindowSpec
 from ingest.collectors.windows_files import iter_json_export
 from ingest.parsers.windows import parse_windows
 from tests.datasets import dataset, lines
@@ -189,35 +189,33 @@ def test_proxy_upload_single_and_window_thresholds() -> None:
     assert det.state.windows == {}
 
 
-def test_summed_window_holds_the_sum_of_what_it_keeps() -> None:
-    """The O(1) bound the upload detector checks first: the sum of the kept items, through expiry,
+def test_binned_window_holds_the_sum_of_what_it_keeps() -> None:
+    """The O(1) bound the upload detector checks first: the sum of the kept bins, through expiry,
     out-of-order and too-late items, and a snapshot round trip."""
-    span, lateness = timedelta(hours=1), timedelta(minutes=10)
-    window, t0 = SummedWindow(), FakeClock().now
+    spec = WindowSpec(timedelta(hours=1), timedelta(minutes=10))
+    window, t0 = BinnedWindow(), FakeClock().now
     for minute, value in [(0, 5.0), (30, 7.0), (20, 1.0), (65, 2.0), (75, 4.0), (0, 9.0), (200, 3.0), (140, 8.0)]:
-        window.add(WindowItem(ts=t0 + timedelta(minutes=minute), value=value), span, lateness)
-        assert window.held_total == sum(i.value for i in window.items)
-    assert [i.value for i in window.items] == [8.0, 3.0]  # 0..75 expired, the second minute 0 was too late
-    restored = SummedWindow.model_validate(json.loads(window.model_dump_json()))
-    assert restored.held_total == 11.0
-    assert window.around(t0 + timedelta(minutes=200), span)[0].value == 3.0  # a span total stays ≤ the bound
+        window.add(t0 + timedelta(minutes=minute), spec, value)
+        assert window.held_total == sum(b.total for b in window.bins)
+    assert [b.total for b in window.bins] == [8.0, 3.0]  # 0..75 expired, the second minute 0 was too late
+    restored = BinnedWindow.model_validate(json.loads(window.model_dump_json()))
+    assert restored.held_total == 11.0 and restored.held_count == 2
+    assert window.around(t0 + timedelta(minutes=200), spec).total == 3.0  # a span total stays ≤ the bound
 
 
-def test_counted_window_holds_the_distinct_keys_it_keeps() -> None:
-    """The O(1) bound mass copy checks first: distinct keys of the kept items, through repeats, expiry,
-    too-late items, `clear` and a snapshot round trip; never below the distinct count of a span."""
-    span, lateness = timedelta(minutes=10), timedelta(minutes=5)
-    window, t0 = CountedWindow(), FakeClock().now
+def test_binned_window_holds_the_distinct_keys_it_keeps() -> None:
+    """The O(1) bound mass copy checks first: distinct keys of the kept bins, through repeats, expiry,
+    too-late items and a snapshot round trip; never below the distinct count of a span."""
+    spec = WindowSpec(timedelta(minutes=10), timedelta(minutes=5))
+    window, t0 = BinnedWindow(), FakeClock().now
     for minute, key in [(0, "a"), (1, "b"), (2, "a"), (9, "c"), (14, "b"), (16, "d"), (0, "e"), (30, "a")]:
-        window.add(WindowItem(ts=t0 + timedelta(minutes=minute), value=1.0, key=key), span, lateness)
-        assert window.held_keys == len({i.key for i in window.items})
-        assert window.held_keys >= len({i.key for i in window.around(t0 + timedelta(minutes=minute), span)})
-    assert [i.key for i in window.items] == ["d", "a"]  # before 15 expired at minute 30; the second 0 too late
-    window.add(WindowItem(ts=t0 + timedelta(minutes=31), key="f"), span, lateness)
-    restored = CountedWindow.model_validate(json.loads(window.model_dump_json()))
+        window.add(t0 + timedelta(minutes=minute), spec, 1.0, key=key)
+        assert window.held_keys == len(set().union(*(b.keys for b in window.bins)))
+        assert window.held_keys >= len(window.around(t0 + timedelta(minutes=minute), spec).keys())
+    assert [b.keys for b in window.bins] == [{"d"}, {"a"}]  # before 15 expired at minute 30; the second 0 too late
+    window.add(t0 + timedelta(minutes=31), spec, key="f")
+    restored = BinnedWindow.model_validate(json.loads(window.model_dump_json()))
     assert restored.held_keys == 3 and restored.held_total == 3.0
-    restored.clear()
-    assert restored.held_keys == 0 and restored.held_total == 0.0
 
 
 def test_cooldown_blocked_says_what_ready_would_without_remembering() -> None:
@@ -275,3 +273,121 @@ def test_real_smb_share_access_burst_mdecrevoisier() -> None:
     events = [parse_windows(line, CTX) for line in path.read_text().splitlines() if line.strip()]
     alerts = feed(MassCopyDetector(), events)
     assert rules(alerts) == [MASS_COPY.id] and alerts[0].context["files"] >= 200
+
+
+# --- bounded windows: 1-s bins ------------------------------------------------------------------
+
+
+def upload(at: datetime, sent: int, user: str = "alice", eid: str | None = None) -> EcsEvent:
+    """A Proxifier-style close at an exact time (the parser's lines carry whole minutes only)."""
+    ids = {"event__id": eid} if eid else {}
+    return event(at, user=user, event__dataset="proxifier.log", source__bytes=sent, **ids)
+
+
+MB = 1024**2
+WINDOWED = UploadConfig(single_bytes=10**12, window_bytes=300 * MB)
+
+
+def test_proxy_upload_window_edges_at_one_second() -> None:
+    """The span ends at the event: an upload exactly one window earlier is out, one second later is in;
+    two uploads within the same second are one bin but both count."""
+    t0 = FakeClock().now
+    edge = [upload(t0, 150 * MB), upload(t0 + timedelta(hours=1), 150 * MB)]
+    assert feed(ProxyUploadDetector(WINDOWED), edge) == []
+    inside = [upload(t0 + timedelta(seconds=1), 150 * MB), upload(t0 + timedelta(hours=1), 150 * MB)]
+    assert rules(feed(ProxyUploadDetector(WINDOWED), inside)) == [UPLOAD.id]
+    det = ProxyUploadDetector(WINDOWED)
+    same = [upload(t0 + timedelta(milliseconds=ms), 100 * MB, eid=f"s{ms}") for ms in (0, 300, 999)]
+    [alert] = feed(det, same)
+    assert alert.context["bytes"] == 300 * MB and alert.event_ids == ["s0", "s300", "s999"]
+    assert len(det.state.windows["user:alice"].bins) == 1
+
+
+def test_proxy_upload_lateness_boundary_and_out_of_order_completion() -> None:
+    """Lateness is judged on bins: a bin 70 min (window + lateness) before the newest's is kept and an
+    older one is late, counted and never binned; a kept out-of-order upload completes the span after it."""
+    t0, det = FakeClock().now, ProxyUploadDetector(WINDOWED)
+    feed(det, [upload(t0 + timedelta(minutes=70, seconds=0.5), 250 * MB)])
+    assert feed(det, [upload(t0 - timedelta(seconds=0.1), 50 * MB)]) == [] and det.state.late == 1
+    assert feed(det, [upload(t0 + timedelta(seconds=0.9), 10 * MB)]) == [] and det.state.late == 1  # edge bin: kept
+    assert rules(feed(det, [upload(t0 + timedelta(minutes=69, seconds=59), 50 * MB)])) == [UPLOAD.id]
+    assert det.state.late == 1 and det.state.windows["user:alice"].held_count == 3
+
+
+def test_proxy_upload_restart_mid_window_and_old_per_event_checkpoint() -> None:
+    """A snapshot in the per-event format (one item per connection, before the bins) restores as bins
+    holding the same bytes, and the window it held still completes an alert."""
+    t0, cfg = FakeClock().now, WINDOWED
+    old = {"windows": {"user:alice": {"newest": (t0 + timedelta(minutes=2)).isoformat(), "items": [
+        {"ts": (t0 + timedelta(minutes=m, seconds=0.25 * k)).isoformat(), "value": 50 * MB, "key": "",
+         "event_id": f"old{m}-{k}"} for m in range(3) for k in range(2)]}},
+        "cooldown": {"last": {}}, "late": 0}  # fmt: skip
+    det = ProxyUploadDetector(cfg)
+    det.restore(json.loads(json.dumps(old)))
+    window = det.state.windows["user:alice"]
+    assert window.held_total == 300 * MB and window.held_count == 6 and len(window.bins) == 3
+    assert window.bins[-1].ids == ["old2-0", "old2-1"]
+    det = restart(det, lambda: ProxyUploadDetector(cfg))  # and once more through the binned format
+    [alert] = feed(det, [upload(t0 + timedelta(minutes=3), 1, eid="new")])
+    assert alert.event_ids == [*(f"old{m}-{k}" for m in range(3) for k in range(2)), "new"]
+
+
+def test_proxy_upload_state_is_bounded_by_time_not_by_events() -> None:
+    """100,000 small uploads from one user within 10 minutes keep one bin per second (the per-event
+    window kept 100,000 items), its peak's id each and 200 more, and the alert lists the largest and the
+    latest ones."""
+    t0, det = FakeClock().now, ProxyUploadDetector(UploadConfig(single_bytes=10**12, window_bytes=2 * 10**9))
+    base = upload(t0, 1)
+    alerts = []
+    for i in range(100_000):
+        at = t0 + timedelta(seconds=i * 0.006)  # 600 s
+        sent = base.source.model_copy(update={"bytes": 5 * MB if i == 7 else 20_000}) if base.source else None
+        ev = base.model_copy(update={"timestamp": at, "event": base.event.model_copy(update={"id": f"u{i}"}),
+                                     "source": sent})  # fmt: skip
+        alerts += det.on_event(ev, [])
+    window = det.state.windows["user:alice"]
+    assert len(window.bins) <= 601 and window.held_count == 100_000
+    assert sum(len(b.ids) for b in window.bins) == len(window.bins) + 200
+    assert window.held_total == 5 * MB + 99_999 * 20_000
+    [alert] = alerts  # 2 GB reached near the end: one alert
+    assert rules(alerts) == [UPLOAD.id] and len(alert.event_ids) == 200
+    last = int(alert.event_ids[-1][1:])
+    assert "u7" in alert.event_ids and alert.event_ids[-100:] == [f"u{i}" for i in range(last - 99, last + 1)]
+    assert len(det.snapshot().model_dump_json()) < 200_000  # the per-event window: ~9 MB
+
+
+def test_binned_span_event_ids_all_while_covered_else_largest_and_latest() -> None:
+    spec = WindowSpec(timedelta(minutes=10), timedelta(minutes=5))
+    window, t0 = BinnedWindow(), FakeClock().now
+    for i in reversed(range(150)):  # out of order: ids come back in time order (of bins, then of arrival)
+        window.add(t0 + timedelta(seconds=i * 0.5), spec, 1.0, f"e{i}")
+    assert window.around(t0, spec).event_ids() == [f"e{i + 1 - 2 * (i % 2)}" for i in range(150)]
+    for i in range(150, 1000):
+        window.add(t0 + timedelta(seconds=i * 0.5), spec, 9.0 if i == 400 else 1.0, f"e{i}")
+    ids = window.span(t0 + timedelta(seconds=499.5), spec).event_ids()
+    # the peaks of 100 bins ("e400" the largest, then equal ones: the earliest bins), then the latest 100
+    assert len(ids) == 200 and ids[-100:] == [f"e{i}" for i in range(900, 1000)] and "e400" in ids[:100]
+    assert len(set(ids)) == 200 and ids[:100] == sorted(ids[:100], key=lambda i: int(i[1:]))  # in time order
+
+
+def test_mass_copy_repeated_reads_of_one_file_keep_one_key_per_bin() -> None:
+    """Samba logs one pread per block: 10,000 reads of one file in 10 s are ~10 bins of one key, one file."""
+    det = copier()
+    feed(det, [event(i / 60_000, user="zhangwei", path="/srv/finance/q3.xlsx", category="file", action="pread")
+               for i in range(10_000)])  # fmt: skip
+    user = det.state.users["zhangwei"]
+    assert len(user.window.bins) <= 11 and user.window.held_keys == 1 and user.window.held_count == 10_000
+
+
+def test_mass_copy_restores_an_old_per_event_checkpoint_with_its_files() -> None:
+    """The keyed per-event window (`CountedWindow`, one item per read) restores as bins of distinct files:
+    the reads already in the window still count towards the threshold after the upgrade."""
+    det = copier()
+    burst = reads(100, start=20)
+    items = [{"ts": e.timestamp.isoformat(), "value": 0.0, "key": e.file.path.lower() if e.file else "",
+              "event_id": e.event.id} for e in burst[:60]]  # fmt: skip
+    det.restore({"users": {"zhangwei": {"window": {"items": items, "newest": items[-1]["ts"]}}}, "late": 0})
+    assert det.state.users["zhangwei"].window.held_keys == 60
+    alerts = feed(det, burst[60:])
+    assert rules(alerts) == [MASS_COPY.id] and alerts[0].context["files"] == 100
+    assert alerts[0].event_ids == [e.event.id for e in burst]
