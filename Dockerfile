@@ -21,6 +21,12 @@ WORKDIR /src
 # .dockerignore keeps out the local stack's jars (stack/lib), var/, tests and caches.
 COPY . .
 RUN /opt/vigil/bin/pip install .
+# The Sigma field view compiled by mypyc into the installed package (detectors/sigma/native.py); mypy
+# and the compiler are build-time only.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
+ && /opt/vigil/bin/pip install mypy \
+ && /opt/vigil/bin/python scripts/build_native.py --root /opt/vigil/lib/python3.11/site-packages \
+ && /opt/vigil/bin/pip uninstall -y mypy
 # Served by the API from beside the installed console package (api/console/__init__.py: VENDOR).
 COPY --from=console /console/node_modules /opt/vigil/lib/python3.11/site-packages/api/console/node_modules
 

@@ -38,7 +38,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core.errors import ParseError
 from core.models.ecs import EcsEvent
-from detectors.sigma import SigmaEngine
+from detectors.sigma import SigmaEngine, native
+from detectors.sigma import view as view_module
 from detectors.sigma.engine import CompiledRule
 from detectors.sigma.regression import json_objects
 from detectors.sigma.view import build_view
@@ -180,6 +181,8 @@ def report(
 ) -> None:
     ratio = fast.eps_per_core / slow.eps_per_core if slow.eps_per_core else 0.0
     print(f"rules: {len(engine.rules)} loaded, {len(engine.skipped)} skipped; load {load_s:.1f} s")
+    print("field view: " + ("compiled by mypyc" if native.is_compiled(view_module) else
+                            "pure Python (no current build: scripts/build_native.py)"))  # fmt: skip
     print(f"events: {distinct:,} distinct real Windows events ({failed} unparsable texts left out), "
           f"replayed to {fast.events:,}; view built per event inside the timing")  # fmt: skip
     print(f"engine: {fast.eps_per_core:10,.0f} events/s per core ({fast.eps_wall:,.0f}/s wall), "

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# The Sigma field view compiled by mypyc (detectors/sigma/native.py); without a C compiler the source runs.
+python3 scripts/build_native.py || echo "warning: could not compile the Sigma field view: the pure-Python one runs (slower)" >&2
 # Kafka jars and the Elasticsearch distribution from Maven Central (cached in ~/.m2 and stack/lib).
 python3 -c "from stack.local import fetch; fetch()"
 # Chinese patrol records and evaluations in PDF need a CJK font (WeasyPrint and matplotlib use fontconfig).

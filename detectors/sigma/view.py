@@ -191,7 +191,7 @@ def as_text(value: Any) -> Text | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        out = tuple(t for t in (as_text(v) for v in value) if t is not None)
+        out = [t for t in [as_text(v) for v in value] if t is not None]
         return tuple(x for t in out for x in ((t,) if isinstance(t, str) else t))
     return str(value)
 
