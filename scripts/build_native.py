@@ -25,6 +25,7 @@ PACKAGE = Path("detectors", "sigma")
 
 def build(root: Path, force: bool) -> str:
     sys.path.insert(0, str(root))
+    os.environ["VIGIL_NATIVE"] = "0"  # the build imports the source: never a (maybe broken) earlier build
     from detectors.sigma import native  # the root's package: its digest, its build directory
 
     package_dir = root / PACKAGE
@@ -45,7 +46,8 @@ def build(root: Path, force: bool) -> str:
             warnings.simplefilter("ignore")
             setup(
                 name="vigil-native",
-                ext_modules=mypycify(modules, target_dir=os.path.join(tmp, "c")),
+                # a named group keeps mypyc's shared runtime in the package (`compiled__mypyc`), not top-level
+                ext_modules=mypycify(modules, target_dir=os.path.join(tmp, "c"), group_name="detectors.sigma.compiled"),
                 script_args=["--quiet", *build_ext],
             )
         built = sorted((Path(tmp, "lib") / PACKAGE).glob("*.so"))

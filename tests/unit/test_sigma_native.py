@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def fake_package(tmp_path: Path, source: str = "X = 1\n") -> tuple[Path, Path]:
-    package = tmp_path / "sigma"
-    package.mkdir()
+    package = tmp_path / "detectors" / "sigma"
+    package.mkdir(parents=True)
     (package / "view.py").write_text(source, encoding="utf-8")
     return package, package / "_native"
 
@@ -66,6 +66,15 @@ def test_the_digest_covers_the_source_bytes(tmp_path: Path) -> None:
     before = native.source_digest(package)
     (package / "view.py").write_text("X = 1\n# comment\n", encoding="utf-8")
     assert native.source_digest(package) != before
+
+
+def test_a_change_in_a_module_the_view_imports_makes_the_build_stale(tmp_path: Path) -> None:
+    package, build = fake_package(tmp_path, "from detectors.sigma.paths import path\nfrom typing import Any\n")
+    (package / "paths.py").write_text("def path(doc, key): ...\n", encoding="utf-8")
+    assert native.sources(package) == [package / "view.py", package / "paths.py"]  # not the stdlib
+    stamp(package, build)
+    (package / "paths.py").write_text("def path(doc, key, default=None): ...\n", encoding="utf-8")
+    assert not native.use_build([str(package)], build, package)
 
 
 def current_build() -> bool:
