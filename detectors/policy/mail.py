@@ -95,7 +95,7 @@ class MailDetector(PolicyDetector[MailState]):
                 MASS, entity("user", sender), [event],
                 en=f"{sender} sent {messages} messages to {recipients} recipients within {minutes} min",
                 zh=f"{sender} 在 {minutes} 分钟内发送 {messages} 封邮件、收件人 {recipients} 个，疑似群发",
-                dedup=sender, event_ids=span.event_ids(),
+                dedup=sender, event_ids=span.event_ids(), count=span.count,
                 context={"messages": messages, "recipients": recipients, "sender": sender},
             ).alert())  # fmt: skip
         return alerts

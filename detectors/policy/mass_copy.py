@@ -107,7 +107,7 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
             en=f"{account} read or copied {files} files ({mb:.1f} MB) within {minutes} min; usual {usual}",
             zh=f"{account} 在 {minutes} 分钟内读取或复制了 {files} 个文件（{mb:.1f} MB），"
                f"平时约 {usual} 个，疑似批量拷贝",
-            dedup=account, event_ids=span.event_ids(),
+            dedup=account, event_ids=span.event_ids(), count=span.count,
             context={"files": files, "bytes": int(total), "baseline_files": round(user.files.mean, 1),
                      "baseline_windows": user.files.n, "host": host_of(event),
                      "share": event.labels.get("share") or event.labels.get("share_name")},

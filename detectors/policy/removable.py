@@ -133,7 +133,7 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
             en=f"{actor} wrote {files} files ({total / 1024**2:.1f} MB) to {device} within {minutes} min",
             zh=f"{actor} 在 {minutes} 分钟内向移动存储（{device}）写入 {files} 个文件"
                f"（{total / 1024**2:.1f} MB），疑似违规拷贝",
-            dedup=f"{host}|{session.opened.isoformat()}", event_ids=span.event_ids(),
+            dedup=f"{host}|{session.opened.isoformat()}", event_ids=span.event_ids(), count=span.count,
             context={"host": host, "files": files, "bytes": int(total), "device": session.device,
                      "mounts": ";".join(session.mounts) or None, "media_since": session.opened.isoformat()},
         ).alert()]  # fmt: skip

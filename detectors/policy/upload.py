@@ -91,7 +91,7 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
                f" (last: {sent / 1024**2:.1f} MB to {dest})",
             zh=f"{who.value} 在 {minutes} 分钟内经代理上传 {total / 1024**2:.1f} MB"
                f"（最近一次 {sent / 1024**2:.1f} MB 至 {dest}），疑似外发数据",
-            dedup=who.key, event_ids=span.event_ids(),
+            dedup=who.key, event_ids=span.event_ids(), count=span.count,
             context={"bytes": int(total), "last_bytes": sent, "destination": dest, "process": app},
         ).alert()]  # fmt: skip
 

@@ -303,6 +303,14 @@ def test_proxy_upload_window_edges_at_one_second() -> None:
     assert len(det.state.windows["user:alice"].bins) == 1
 
 
+def test_proxy_upload_alert_counts_every_event_of_its_span_beyond_the_listed_ids() -> None:
+    """500 uploads of 1 MB reach 300 MB at the 300th: the alert stands for 300 events and lists 200 ids."""
+    t0, det = FakeClock().now, ProxyUploadDetector(WINDOWED)
+    alerts = feed(det, [upload(t0 + timedelta(seconds=i), MB, eid=f"u{i}") for i in range(500)])
+    [alert] = alerts  # the rest of the burst is suppressed
+    assert alert.event_count == 300 and len(alert.event_ids) == 200 and alert.event_ids[-1] == "u299"
+
+
 def test_proxy_upload_lateness_boundary_and_out_of_order_completion() -> None:
     """Lateness is judged on bins: a bin 70 min (window + lateness) before the newest's is kept and an
     older one is late, counted and never binned; a kept out-of-order upload completes the span after it."""
