@@ -5,8 +5,8 @@ functions (`LowTexts.__missing__`, `FieldView.__init__`, the event-data copy); c
 same source runs them as C (bench/sigma.py: +6-17% events/s, same matches). `scripts/build_native.py`
 compiles it and records the digest of the sources it compiled (`view.py` and the project modules it
 imports); the package uses the build only when that digest is current, so an edited source never runs
-as its stale build. Without a
-build (no C compiler, `VIGIL_NATIVE=0`) the pure-Python module runs: it is the reference semantics.
+as its stale build. Without a build (no C compiler, `VIGIL_NATIVE=0`) the pure-Python module runs:
+it is the reference semantics.
 """
 
 from __future__ import annotations
