@@ -116,10 +116,10 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
         if not session.window.add(event.timestamp, self._spec, size, event_id(event), norm_path(path)):
             self.state.late += 1
             return []
-        held = session.window
-        if session.alerted or (held.held_keys < cfg.min_files and held.held_total < cfg.min_bytes):
+        window = session.window
+        if session.alerted or (window.held_keys < cfg.min_files and window.held_total < cfg.min_bytes):
             return []  # one alert per media session; and no span holds more files or bytes than the window
-        span = session.window.around(event.timestamp, self._spec)
+        span = window.around(event.timestamp, self._spec)
         files, total = len(span.keys()), span.total
         if files < cfg.min_files and total < cfg.min_bytes:
             return []

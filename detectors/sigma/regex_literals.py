@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 try:  # CPython 3.11+: the parser behind `re`
@@ -34,7 +34,7 @@ def _parse(pattern: str, flags: int) -> Any:
 
 def required_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     """Case-exact substrings present in every match (longest first); () when none is certain."""
-    return tuple(sorted(required_counts(pattern, flags), key=lambda r: (-len(r), r)))
+    return _longest_first(required_counts(pattern, flags))
 
 
 def required_counts(pattern: str, flags: int = 0) -> Counter[str]:
@@ -63,7 +63,7 @@ def lowered_literals(pattern: str, flags: int = 0) -> tuple[str, ...]:
     if parsed is None:
         return ()
     runs = _sequence(list(parsed), bool(parsed.state.flags & re.IGNORECASE), fold=True)
-    return tuple(sorted({run.lower() for run in runs if run}, key=lambda r: (-len(r), r)))
+    return _longest_first({run.lower() for run in runs if run})
 
 
 _UNSAFE_FOLDS = frozenset("iIsS")  # letters IGNORECASE matches to characters that do not lower to them
@@ -156,3 +156,8 @@ def ordered_in(parts: tuple[str, ...], dotall: bool) -> Callable[[str], bool]:
     if dotall:
         return within
     return lambda text: any(map(within, text.split("\n"))) if "\n" in text else within(text)
+
+
+def _longest_first(runs: Iterable[str]) -> tuple[str, ...]:
+    """Longest first (the most selective guard), ties in text order so the result is stable."""
+    return tuple(sorted(runs, key=lambda r: (-len(r), r)))
