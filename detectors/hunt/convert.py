@@ -101,8 +101,8 @@ class HuntQuery(BaseModel):
         return self._engine.evaluate_view(view)
 
 
-# Why the backend refused a rule the stream still runs: it becomes an engine hunt.
-NOT_HUNTED = frozenset({"unsupported-logsource"})  # the stream cannot run these either
+# Refusals the engine cannot hunt either: the stream does not run such rules (any other becomes an engine hunt).
+NOT_HUNTED = frozenset({"unsupported-logsource"})
 
 
 @dataclass(frozen=True)
