@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from api.backends import Backends
 from api.console import install_console
 from api.errors import ApiError
+from api.hunts import HuntCatalog
 from api.routes import (
     alerts,
     audit,
@@ -31,6 +32,7 @@ from api.routes import (
     retention,
     rules,
 )
+from api.routes import hunts as hunt_routes
 from api.rules import RuleCatalog
 from api.tokens import TokenStore
 from core.errors import ConfigError, VigilError
@@ -53,6 +55,7 @@ ROUTERS = (
     playbooks.router,
     playbooks.duty_router,
     integrity.router,
+    hunt_routes.router,
 )
 
 
@@ -85,6 +88,7 @@ def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastA
     app.state.settings = settings
     app.state.tokens = store
     app.state.rules = RuleCatalog(settings)  # built on the first /rules request, then kept
+    app.state.hunts = HuntCatalog(settings)  # converted on the first /hunts request, then kept
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)

@@ -44,6 +44,7 @@ class Permission(StrEnum):
     MANAGE_PLAYBOOKS = "playbooks:manage"
     MANAGE_ACCESS = "access:manage"
     VERIFY_INTEGRITY = "integrity:verify"
+    RUN_HUNTS = "hunts:run"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -87,10 +88,12 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     # Policy rule 1 (tamper evidence) is checked by those who answer for it: auditors and admins. A
     # verification reads only digests, never the logs' content.
     Permission.VERIFY_INTEGRITY: frozenset({Role.ADMIN, Role.AUDITOR}),
+    # A retro-hunt reads logs (audited like a search) and raises alerts as the stream would: the log readers.
+    Permission.RUN_HUNTS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.
-AUDITED_READS: frozenset[Permission] = frozenset({Permission.SEARCH_LOGS, Permission.READ_AUDIT})
+AUDITED_READS: frozenset[Permission] = frozenset({Permission.SEARCH_LOGS, Permission.READ_AUDIT, Permission.RUN_HUNTS})
 
 
 def allowed(role: Role, permission: Permission) -> bool:

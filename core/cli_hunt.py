@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import signal
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from core.settings import Settings, get_settings
@@ -58,34 +60,54 @@ def _time(value: str, settings: Settings, name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _progress(status: Status, label: str) -> Callable[[int, int], None]:
+    """A long scan (an engine hunt reads the rule's whole log source) updates its status line per page."""
+
+    def show(scanned: int, matched: int) -> None:
+        status.update(f"{label}: {scanned:,} events scanned, {matched:,} matched")
+
+    return show
+
+
 @hunt_app.command("rules")
 def hunt_rules(
-    skipped: Annotated[bool, typer.Option("--skipped", help="list every rule not converted, with the reason")] = False,
+    skipped: Annotated[
+        bool, typer.Option("--skipped", help="list every rule not converted to Lucene, with the reason")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="no Elasticsearch: field names as rules spell them")
     ] = False,
     rule_dirs: RuleDirs = None,
 ) -> None:
-    """How many rules convert to Elasticsearch queries, and why the others do not."""
+    """How many rules convert to Elasticsearch queries, how many the stream's engine evaluates over
+    their log source instead (with the reason the backend refused them), and why the others are not hunted."""
     settings = get_settings()
     conversion = _conversion(settings, rule_dirs, None if offline else _es(settings))
     skips = [s.model_dump() for s in conversion.skipped]
+    engine = [q.refused.model_dump() for q in conversion.queries.values() if q.refused is not None]
     if as_json:
-        out: dict[str, object] = {"converted": len(conversion.queries), "not_converted": len(skips),
+        out: dict[str, object] = {"converted": conversion.count("lucene"), "engine": conversion.count("engine"),
+                                  "engine_by_reason": conversion.engine_by_reason(), "not_converted": len(skips),
                                   "not_converted_by_reason": conversion.by_reason()}  # fmt: skip
         if skipped:
+            out["engine_rules"] = engine
             out["not_converted_rules"] = skips
         typer.echo(json.dumps(out, ensure_ascii=False))
         return
     console = Console()
-    console.print(f"{len(conversion.queries)} rules converted, {len(skips)} not converted")
-    for reason, count in conversion.by_reason().items():
-        console.print(f"  {reason}: {count}")
+    console.print(f"{conversion.count('lucene')} rules converted, {len(engine)} evaluated by the engine over their "
+                  f"log source, {len(skips)} not hunted")  # fmt: skip
+    for title, counts in (("engine (refused by the backend)", conversion.engine_by_reason()),
+                          ("not hunted", conversion.by_reason())):  # fmt: skip
+        console.print(f" {title}:")
+        for reason, count in counts.items():
+            console.print(f"  {reason}: {count}")
     if skipped:
-        table = Table("id", "title", "kind", "reason")
-        for s in skips:
-            table.add_row(s["rule_id"], s["title"], s["kind"], s["reason"][:140])
+        table = Table("id", "title", "hunt", "kind", "reason")
+        for hunted, rows in (("engine", engine), ("none", skips)):
+            for s in rows:
+                table.add_row(s["rule_id"], s["title"], hunted, s["kind"], s["reason"][:140])
         console.print(table)
 
 
@@ -118,8 +140,11 @@ def hunt_run(
     producer = None if dry_run else clients.producer(settings)
     try:
         for rule_id, query in conversion.queries.items():
-            result = hunt(es, producer, query, conversion.rules[rule_id], start_at, end_at,
-                          now=datetime.now(UTC), settings=alerting_settings(settings), dry_run=dry_run)  # fmt: skip
+            label = f"hunting {rule_id} ({query.evaluation})"
+            with stderr.status(f"{label}...") as status:
+                result = hunt(es, producer, query, conversion.rules[rule_id], start_at, end_at, now=datetime.now(UTC),
+                              settings=alerting_settings(settings), dry_run=dry_run,
+                              progress=_progress(status, label))  # fmt: skip
             summary = result.model_dump(mode="json", exclude={"alerts", "new_events", "by_ingested"})
             typer.echo(json.dumps({**summary, "alerts": len(result.alerts)}, ensure_ascii=False))
             for alert in result.alerts:
@@ -134,7 +159,7 @@ def hunt_schedule(
     once: Annotated[bool, typer.Option("--once", help="one pass of every rule, then exit")] = False,
     rule_dirs: RuleDirs = None,
 ) -> None:
-    """Run every converted rule every VIGIL_HUNT_INTERVAL_S over interval + overlap (checkpointed)."""
+    """Run every hunted rule every VIGIL_HUNT_INTERVAL_S over interval + overlap (checkpointed)."""
     from core import clients
     from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
     from detectors.pipeline import alerting_settings
@@ -146,7 +171,8 @@ def hunt_schedule(
     settings = get_settings()
     es = _es(settings)
     conversion = _conversion(settings, rule_dirs, es)
-    stderr.print(f"{len(conversion.queries)} rules scheduled, {len(conversion.skipped)} not convertible")
+    stderr.print(f"{len(conversion.queries)} rules scheduled ({conversion.count('engine')} evaluated by the engine), "
+                 f"{len(conversion.skipped)} not hunted")  # fmt: skip
     producer = clients.producer(settings)
     scheduler = HuntScheduler(es, producer, conversion, HuntSettings.of(settings), alerting_settings(settings),
                               HuntCheckpointStore(settings.data_dir / "hunt"),

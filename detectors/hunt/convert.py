@@ -10,7 +10,13 @@ query runs as `bool(filter=[log source], must=[query_string])`. ES|QL is not use
 Elasticsearch is the OSS distribution (no `_query` endpoint, no EQL), and Lucene covers every
 construct ES|QL would.
 
-A rule the hunt cannot express exactly is not converted, with the reason (`vigil hunt rules --skipped`).
+A rule the backend cannot express exactly (full-text keywords, CIDR, field references, derived fields,
+regexes Lucene lacks, the Cisco and Sysmon-for-Linux routes) becomes an *engine hunt* instead: its query
+is only the log-source filter (`engine_logsource_filter`, a superset of the events the stream routes to
+the rule), and each hit is evaluated by the stream's own compiled rule (a one-rule `SigmaEngine`, whose
+routing also drops the hits the filter over-selects), so it matches exactly the events the stream
+matches. Only rules the stream cannot run either (unsupported log source, a compile failure) are not
+hunted, with the reason (`vigil hunt rules --skipped`).
 """
 
 from __future__ import annotations
@@ -19,17 +25,17 @@ import copy
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, PrivateAttr
 from sigma.backends.elasticsearch import LuceneBackend
 from sigma.exceptions import SigmaError
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from core.names import LOGS_PATTERN
-from detectors.hunt.ecs_fields import AUDITD_ONLY, EcsHuntFields, ecs_logsource_filter, is_ecs_route
+from detectors.hunt.ecs_fields import AUDITD_ONLY, EcsHuntFields, ecs_logsource_filter, ecs_route, is_ecs_route
 from detectors.hunt.fields import (
     ALIASES_4688,
     ALIASES_DEFENDER,
@@ -40,24 +46,16 @@ from detectors.hunt.fields import (
     WindowsHuntFields,
 )
 from detectors.sigma import logsources as ls
+from detectors.sigma.engine import Evaluation, SigmaEngine
+from detectors.sigma.errors import SigmaEngineError
 from detectors.sigma.loader import LoadedRules, RuleInfo, load_rules
+from detectors.sigma.view import FieldView
 
 # Route keys a Security 4688 event carries (logsources.windows_event_routes).
 SEES_4688 = frozenset(ls.windows_event_routes(ls.SECURITY, "4688"))
 
 
-class HuntQuery(BaseModel):
-    """One converted rule: what `search.py` runs."""
-
-    rule_id: str
-    lucene: str
-    logsource: dict[str, Any]
-
-    def query(self) -> dict[str, Any]:
-        # keyword searches (no field) look at every event data value, as the stream does (it also reads the
-        # rendered `message`, a text field here: a keyword found only there is missed)
-        text = {"query_string": {"query": self.lucene, "fields": [EVENT_DATA + "*" + CI], "analyze_wildcard": False}}
-        return {"bool": {"filter": [self.logsource], "must": [text]}}
+EvaluatedBy = Literal["lucene", "engine"]
 
 
 class NotConverted(BaseModel):
@@ -68,22 +66,73 @@ class NotConverted(BaseModel):
     reason: str
 
 
+class HuntQuery(BaseModel):
+    """One hunted rule: what `search.py` runs and, for an engine hunt, what decides on each hit."""
+
+    rule_id: str
+    evaluation: EvaluatedBy = Field(
+        default="lucene", description="lucene: the query decides; engine: the stream's compiled rule decides per hit"
+    )
+    lucene: str = Field(default="", description="the rule as a Lucene query string (lucene hunts)")
+    logsource: dict[str, Any]
+    refused: NotConverted | None = Field(default=None, description="engine hunts: why the Lucene backend refused")
+    _engine: SigmaEngine | None = PrivateAttr(default=None)  # engine hunts: the one-rule stream engine
+
+    @classmethod
+    def engine_hunt(cls, engine: SigmaEngine, logsource: dict[str, Any], refused: NotConverted) -> HuntQuery:
+        query = cls(rule_id=refused.rule_id, evaluation="engine", logsource=logsource, refused=refused)
+        query._engine = engine
+        return query
+
+    def query(self) -> dict[str, Any]:
+        if self.evaluation == "engine":
+            return self.logsource
+        # keyword searches (no field) look at every event data value, as the stream does (it also reads the
+        # rendered `message`, a text field here: a keyword found only there is missed)
+        text = {"query_string": {"query": self.lucene, "fields": [EVENT_DATA + "*" + CI], "analyze_wildcard": False}}
+        return {"bool": {"filter": [self.logsource], "must": [text]}}
+
+    def evaluate(self, view: FieldView) -> Evaluation | None:
+        """An engine hunt's verdict on one hit, by the stream's compiled rule; None: the query decided."""
+        if self.evaluation == "lucene":
+            return None
+        if self._engine is None:
+            raise SigmaEngineError(f"engine hunt of {self.rule_id} has no compiled rule: build it with convert_rules")
+        return self._engine.evaluate_view(view)
+
+
+# Refusals the engine cannot hunt either: the stream does not run such rules (any other becomes an engine hunt).
+NOT_HUNTED = frozenset({"unsupported-logsource"})
+
+
 @dataclass(frozen=True)
 class Conversion:
-    queries: dict[str, HuntQuery]
+    queries: dict[str, HuntQuery]  # lucene and engine hunts
     rules: dict[str, RuleInfo]
-    skipped: list[NotConverted]
+    skipped: list[NotConverted]  # not hunted at all
 
     def by_reason(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for skip in self.skipped:
-            out[skip.kind] = out.get(skip.kind, 0) + 1
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+        return _count(s.kind for s in self.skipped)
+
+    def engine_by_reason(self) -> dict[str, int]:
+        """Engine hunts by the reason the Lucene backend refused them."""
+        return _count(q.refused.kind for q in self.queries.values() if q.refused is not None)
+
+    def count(self, evaluation: EvaluatedBy) -> int:
+        return sum(q.evaluation == evaluation for q in self.queries.values())
+
+
+def _count(kinds: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for kind in kinds:
+        out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def convert_rules(rules: Iterable[tuple[RuleInfo, SigmaRule]], names: FieldNames | None = None) -> Conversion:
     """Convert each rule; a deep copy is converted (pySigma pipelines mutate rules in place, and the
-    same parsed rules may also be compiled by the stream engine)."""
+    same parsed rules may also be compiled by the stream engine). A rule the backend refuses becomes an
+    engine hunt when the stream runs it."""
     names = names or FieldNames()
     backends: dict[tuple[bool, bool] | str, LuceneBackend] = {
         (a, b): _backend(names, a, b) for a in (False, True) for b in (False, True)
@@ -95,13 +144,31 @@ def convert_rules(rules: Iterable[tuple[RuleInfo, SigmaRule]], names: FieldNames
     skipped: list[NotConverted] = []
     for info, rule in rules:
         try:
-            queries[info.id] = convert_rule(backends, info, rule)
-            infos[info.id] = info
+            found: HuntQuery | NotConverted = convert_rule(backends, info, rule)
         except NotConvertible as exc:
-            skipped.append(_skip(info, exc.kind, str(exc)))
+            found = _skip(info, exc.kind, str(exc))
         except SigmaError as exc:  # the Lucene backend refuses a construct
-            skipped.append(_skip(info, "backend", str(exc)))
+            found = _skip(info, "backend", str(exc))
+        if isinstance(found, NotConverted):
+            found = engine_hunt(info, rule, found)
+        if isinstance(found, NotConverted):
+            skipped.append(found)
+        else:
+            queries[info.id] = found
+            infos[info.id] = info
     return Conversion(queries, infos, skipped)
+
+
+def engine_hunt(info: RuleInfo, rule: SigmaRule, refused: NotConverted) -> HuntQuery | NotConverted:
+    """The rule compiled as the stream compiles it, behind its log-source filter; `refused` back when
+    the stream does not run the rule either (its log source, or its compiler's reason)."""
+    if refused.kind in NOT_HUNTED:
+        return refused
+    engine = SigmaEngine.from_loaded(LoadedRules(rules=[(info, rule)]))
+    if not engine.rules:
+        why = engine.skipped[0]
+        return _skip(info, why.reason.value, f"{refused.reason}; the stream does not run it either: {why.detail}")
+    return HuntQuery.engine_hunt(engine, engine_logsource_filter(ls.route_rule(info.logsource).keys), refused)
 
 
 def field_names(es: Elasticsearch, index: str = LOGS_PATTERN) -> FieldNames:
@@ -117,21 +184,32 @@ def load_conversion(
     loaded = load_rules(list(rule_paths))
     rules = [(i, r) for i, r in loaded.rules if rule_ids is None or i.id in rule_ids]
     conversion = convert_rules(rules, field_names(es) if es is not None else None)
-    return (validate(es, conversion) if es is not None else conversion), loaded
+    if es is not None:
+        conversion = validate(es, conversion, sources={i.id: r for i, r in rules})
+    return conversion, loaded
 
 
-def validate(es: Elasticsearch, conversion: Conversion, index: str = LOGS_PATTERN) -> Conversion:
+def validate(
+    es: Elasticsearch, conversion: Conversion, index: str = LOGS_PATTERN, sources: Mapping[str, SigmaRule] | None = None
+) -> Conversion:
     """Ask Elasticsearch to parse every query with a regex (Lucene turns each into an automaton and
-    refuses those too large to determinize, e.g. `.{1000,}`); such rules move to the skipped list."""
+    refuses those too large to determinize, e.g. `.{1000,}`); such rules become engine hunts when their
+    parsed rule is in `sources` (rule id → rule), else move to the skipped list."""
     queries, skipped = dict(conversion.queries), list(conversion.skipped)
     for rule_id, query in conversion.queries.items():
-        if ":/" not in query.lucene:
+        if query.evaluation != "lucene" or ":/" not in query.lucene:
             continue
         answer = es.indices.validate_query(index=index, query=query.query(), explain=True)
         if not answer.get("valid", True):
             reason = str(answer.get("error") or answer.get("explanations", [{}])[0].get("error", "invalid"))
-            del queries[rule_id]
-            skipped.append(_skip(conversion.rules[rule_id], "es-refused", f"Elasticsearch: {reason[:300]}"))
+            info = conversion.rules[rule_id]
+            refused = _skip(info, "es-refused", f"Elasticsearch: {reason[:300]}")
+            found = engine_hunt(info, sources[rule_id], refused) if sources and rule_id in sources else refused
+            if isinstance(found, HuntQuery):
+                queries[rule_id] = found
+            else:
+                del queries[rule_id]
+                skipped.append(found)
     return Conversion(queries, {r: conversion.rules[r] for r in queries}, skipped)
 
 
@@ -170,6 +248,39 @@ def convert_rule(
     if len(converted) != 1 or not isinstance(converted[0], str):
         raise NotConvertible(f"backend returned {len(converted)} queries", "backend")
     return HuntQuery(rule_id=info.id, lucene=converted[0], logsource=logsource)
+
+
+def engine_logsource_filter(keys: Sequence[str]) -> dict[str, Any]:
+    """A superset of the events the stream routes to these keys (an engine hunt's one-rule engine routes
+    each hit again and decides): Windows keys as the Lucene hunts select them; non-Windows keys also
+    select the Sysmon for Linux events that carry them, and the Cisco route (a pattern in the message
+    text, which is not indexed as keywords) selects every non-Windows event."""
+    if not all(is_ecs_route(k) for k in keys):
+        return logsource_filter(keys)
+    clauses = [c for c in map(_linux_sysmon, keys) if c is not None]
+    if "cisco:*" in keys:
+        clauses.append({"bool": {"must_not": [{"exists": {"field": "winlog.channel"}}]}})
+    ecs_keys = [k for k in keys if _has_ecs_route(k)]
+    if ecs_keys:
+        clauses.append(ecs_logsource_filter(ecs_keys))
+    return _any(clauses)
+
+
+def _linux_sysmon(key: str) -> dict[str, Any] | None:
+    """The Sysmon for Linux events the stream routes to a Linux key (`logsources.windows_event_routes`)."""
+    if key == "linux:*":
+        return _channel(ls.LINUX_SYSMON)
+    category = key.removeprefix("linux:cat:")
+    ids = sorted(i for i, c in ls.LINUX_SYSMON_CATEGORIES.items() if c == category and key.startswith("linux:cat:"))
+    return _any([_pair(ls.LINUX_SYSMON, i) for i in ids]) if ids else None
+
+
+def _has_ecs_route(key: str) -> bool:
+    try:
+        ecs_route(key)
+    except NotConvertible:  # the Cisco and the Sysmon-for-Linux-only routes
+        return False
+    return True
 
 
 def logsource_filter(keys: Sequence[str]) -> dict[str, Any]:

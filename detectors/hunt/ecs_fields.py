@@ -16,7 +16,8 @@ by `event.dataset`, `vigil.parser` and the syslog program. Known gaps, stated: k
 searches are not converted (the stream searches `message` and `event.original`, which the index keeps
 as analysed text and unindexed); Sysmon for Linux events (Windows-shaped) are not hunted by Linux rules;
 the Cisco IOS route (a pattern in the message text) is not converted; a Linux line that also matches
-the Cisco pattern, which the stream routes as Cisco only, is still hunted as Linux.
+the Cisco pattern, which the stream routes as Cisco only, is still hunted as Linux. The rules these gaps
+refuse are hunted by the stream's engine instead (`convert.engine_hunt`), which has none of them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scheduled hunts: every converted rule over `logs-*` every `interval`, without gaps.
+"""Scheduled hunts: every hunted rule (Lucene or engine-evaluated) over `logs-*` every `interval`, without gaps.
 
 Windows. A pass at `now` searches [start, now) with start = min(last end − overlap, now − lookback):
 on schedule that is the lookback (default interval + overlap, never less than the interval); after
@@ -169,6 +169,7 @@ class HuntScheduler:
         self.store.save(HuntCheckpoint(rule_id=rule_id, last_end=end, written_at=now, state=hunter.snapshot()))
         self.metrics["events"] += result.new_events
         self.metrics["alerts_sent"] += len(result.alerts)
+        self.metrics["rule_errors_on_events"] += result.rule_errors
         return result
 
     def _pass_over(self, rule_id: str, now: datetime) -> None:

