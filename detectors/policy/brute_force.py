@@ -46,7 +46,7 @@ from detectors.policy.common import (
     source_ip,
     user_of,
 )
-from detectors.policy.window import SECOND, BinnedWindow, Cooldown, WindowItem, WindowSpec
+from detectors.policy.window import BinnedWindow, Cooldown, WindowedConfig, WindowItem
 
 _TAGS = ("attack.credential-access", "attack.t1110")
 SUCCESS = PolicyRule(
@@ -75,14 +75,13 @@ SPRAY = PolicyRule(
 )
 
 
-class BruteForceConfig(BaseModel):
+class BruteForceConfig(WindowedConfig):
     window: timedelta = timedelta(minutes=10)
     lateness: timedelta = timedelta(minutes=2)  # the watermark's allowance, see the module docstring
     failures: int = Field(default=5, ge=1, description="failures before a success that make it suspicious")
     attempts: int = Field(default=20, ge=1, description="failures alone that make a brute-force alert")
     spray_users: int = Field(default=10, ge=2)
     suppress: timedelta = timedelta(hours=1)
-    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
     # Lines a program writes in addition to the one line per guess that counts.
     companion_actions: dict[str, list[str]] = Field(default_factory=lambda: {
         "sshd": ["ssh_invalid_user", "ssh_userauth_request", "pam_check_pass", "pam_auth_failure",
@@ -131,7 +130,7 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
     def __init__(self, config: BruteForceConfig | None = None) -> None:
         super().__init__()
         self.config = config or BruteForceConfig()
-        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
+        self._spec = self.config.spec
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         outcome = auth_outcome(event)
