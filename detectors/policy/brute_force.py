@@ -89,8 +89,8 @@ class BruteForceConfig(WindowedConfig):
     attempts: int = Field(default=20, ge=1, description="failures alone that make a brute-force alert")
     spray_users: int = Field(default=10, ge=2)
     suppress: timedelta = timedelta(hours=1)
-    # The busiest key of the real data (loghub OpenSSH, a root brute force) holds 62 over the 2 minutes;
-    # 5,000 is a key sustaining 40 events/s for the whole allowance, about 1 MB of checkpoint at most.
+    # The busiest key of the real data (loghub OpenSSH, a root brute force) holds 62 in its 2 minutes;
+    # 5,000 is a key at 40 events/s for the whole allowance, and about 0.7 MB of checkpoint (~145 bytes each).
     max_pending: int = Field(default=5_000, ge=1, description="events one key holds for its watermark")
     # Lines a program writes in addition to the one line per guess that counts.
     companion_actions: dict[str, list[str]] = Field(default_factory=lambda: {
