@@ -165,20 +165,18 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
             mark.newest = max(mark.newest, item.ts) if mark.newest else item.ts
             mark.touched = self.state.last_tick or item.ts
             alerts += self._release(key, mark, mark.newest - lateness)
-            if (excess := len(mark.pending) - self.config.max_pending) > 0:
-                self.state.early += excess
-                alerts += self._decide_oldest(key, mark, excess)
         return alerts
 
     def _release(self, key: str, mark: KeyWatermark, watermark: datetime | None) -> list[AlertDraft]:
-        """Decide, in event-time order, the key's pending events before `watermark` (None: all)."""
-        cut = len(mark.pending) if watermark is None else bisect_left(mark.pending, watermark, key=lambda p: p.item.ts)
-        return self._decide_oldest(key, mark, cut)
-
-    def _decide_oldest(self, key: str, mark: KeyWatermark, count: int) -> list[AlertDraft]:
-        """Decide the key's `count` oldest pending events, in event-time order."""
-        ready = mark.pending[:count]
-        del mark.pending[:count]
+        """Decide, in event-time order, the key's pending events before `watermark` (None: all), and
+        the oldest of the rest beyond `max_pending`."""
+        pending = mark.pending
+        cut = len(pending) if watermark is None else bisect_left(pending, watermark, key=lambda p: p.item.ts)
+        if (excess := len(pending) - cut - self.config.max_pending) > 0:
+            self.state.early += excess
+            cut += excess
+        ready = pending[:cut]
+        del pending[:cut]
         alerts: list[AlertDraft] = []
         for pending in ready:
             alerts += self._decide(key, pending)
