@@ -170,13 +170,13 @@ class BruteForceDetector(PolicyDetector[BruteForceState]):
     def _release(self, key: str, mark: KeyWatermark, watermark: datetime | None) -> list[AlertDraft]:
         """Decide, in event-time order, the key's pending events before `watermark` (None: all), and
         the oldest of the rest beyond `max_pending`."""
-        pending = mark.pending
-        cut = len(pending) if watermark is None else bisect_left(pending, watermark, key=lambda p: p.item.ts)
-        if (excess := len(pending) - cut - self.config.max_pending) > 0:
+        waiting = mark.pending
+        cut = len(waiting) if watermark is None else bisect_left(waiting, watermark, key=lambda p: p.item.ts)
+        if (excess := len(waiting) - cut - self.config.max_pending) > 0:
             self.state.early += excess
             cut += excess
-        ready = pending[:cut]
-        del pending[:cut]
+        ready = waiting[:cut]
+        del waiting[:cut]
         alerts: list[AlertDraft] = []
         for pending in ready:
             alerts += self._decide(key, pending)
