@@ -16,7 +16,7 @@ from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, entry, event_id
-from detectors.policy.window import SECOND, BinnedWindow, Cooldown, WindowSpec
+from detectors.policy.window import BinnedWindow, Cooldown, WindowedConfig
 
 LARGE = PolicyRule(
     "vigil-policy-mail-large-attachment",
@@ -31,14 +31,13 @@ MASS = PolicyRule(
 )
 
 
-class MailConfig(BaseModel):
+class MailConfig(WindowedConfig):
     max_bytes: int = Field(default=5 * 1024**2, ge=1)
     window: timedelta = timedelta(hours=1)
     lateness: timedelta = timedelta(minutes=10)
     mass_recipients: int = Field(default=200, ge=1)
     mass_messages: int = Field(default=100, ge=1)
     suppress: timedelta = timedelta(hours=1)
-    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class MailState(BaseModel):
@@ -55,7 +54,7 @@ class MailDetector(PolicyDetector[MailState]):
     def __init__(self, config: MailConfig | None = None) -> None:
         super().__init__()
         self.config = config or MailConfig()
-        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
+        self._spec = self.config.spec
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         mail = event.email

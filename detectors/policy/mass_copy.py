@@ -19,7 +19,7 @@ from core.models.alert import AlertDraft, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, entry, event_id, host_of, user_of
-from detectors.policy.window import SECOND, Baseline, BinnedWindow, Cooldown, WindowSpec
+from detectors.policy.window import Baseline, BinnedWindow, Cooldown, WindowedConfig
 
 RULE = PolicyRule(
     "vigil-policy-mass-copy",
@@ -33,7 +33,7 @@ READ_ACTIONS = ["openat", "open", "pread", "pread_send", "read", "sendfile", "co
                 "object-accessed", "network-share-object-checked", "file-created", "ftp_download"]  # fmt: skip
 
 
-class MassCopyConfig(BaseModel):
+class MassCopyConfig(WindowedConfig):
     window: timedelta = timedelta(minutes=10)
     lateness: timedelta = timedelta(minutes=5)
     min_files: int = Field(default=200, ge=1)
@@ -44,7 +44,6 @@ class MassCopyConfig(BaseModel):
     factor: float = 3.0
     min_history: int = 5
     suppress: timedelta = timedelta(hours=1)
-    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class UserCopies(BaseModel):
@@ -71,7 +70,7 @@ class MassCopyDetector(PolicyDetector[MassCopyState]):
         super().__init__()
         self.config = config or MassCopyConfig()
         self._actions = {a.lower() for a in self.config.actions}
-        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
+        self._spec = self.config.spec
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         account = user_of(event)

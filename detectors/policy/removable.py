@@ -20,7 +20,7 @@ from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.inventory import norm_path
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entity, event_id, has, host_of, user_of
-from detectors.policy.window import SECOND, BinnedWindow, WindowSpec
+from detectors.policy.window import BinnedWindow, WindowedConfig
 
 RULE = PolicyRule(
     "vigil-policy-removable-media-copy",
@@ -35,14 +35,13 @@ CLOSE_ACTIONS = ["removable-storage-unmounted", "usb-device-disconnected"]
 DISK_CLASSES = ["diskdrive", "wpd", "volume", "usb", "cdrom"]
 
 
-class RemovableConfig(BaseModel):
+class RemovableConfig(WindowedConfig):
     window: timedelta = timedelta(minutes=10)
     lateness: timedelta = timedelta(minutes=5)
     session_ttl: timedelta = timedelta(hours=12)
     min_files: int = Field(default=50, ge=1)
     min_bytes: int = Field(default=500 * 1024**2, ge=1)
     removable_paths: str = r"^(?:[d-z]:/|/media/|/run/media/|/mnt/usb)"
-    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class MediaSession(BaseModel):
@@ -67,7 +66,7 @@ class RemovableMediaDetector(PolicyDetector[RemovableState]):
         super().__init__()
         self.config = config or RemovableConfig()
         self._removable = re.compile(self.config.removable_paths, re.IGNORECASE)
-        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
+        self._spec = self.config.spec
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         host = host_of(event)

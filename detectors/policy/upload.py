@@ -17,7 +17,7 @@ from core.models.alert import AlertDraft, EntityRef, Severity
 from core.models.ecs import EcsEvent
 from detectors.base import SigmaHit
 from detectors.policy.common import Finding, PolicyDetector, PolicyRule, entry, event_id
-from detectors.policy.window import SECOND, BinnedWindow, Cooldown, WindowSpec
+from detectors.policy.window import BinnedWindow, Cooldown, WindowedConfig
 
 RULE = PolicyRule(
     "vigil-policy-proxy-upload",
@@ -29,13 +29,12 @@ RULE = PolicyRule(
 )
 
 
-class UploadConfig(BaseModel):
+class UploadConfig(WindowedConfig):
     single_bytes: int = Field(default=100 * 1024**2, ge=1)
     window_bytes: int = Field(default=500 * 1024**2, ge=1)
     window: timedelta = timedelta(hours=1)
     lateness: timedelta = timedelta(minutes=10)
     suppress: timedelta = timedelta(hours=1)
-    resolution: timedelta = SECOND  # of the window's bins (see detectors/policy/window.py)
 
 
 class UploadState(BaseModel):
@@ -60,7 +59,7 @@ class ProxyUploadDetector(PolicyDetector[UploadState]):
     def __init__(self, config: UploadConfig | None = None) -> None:
         super().__init__()
         self.config = config or UploadConfig()
-        self._spec = WindowSpec(self.config.window, self.config.lateness, self.config.resolution)
+        self._spec = self.config.spec
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         sent = bytes_out(event)

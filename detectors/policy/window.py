@@ -37,7 +37,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 EVIDENCE = 200  # event ids one alert lists, and the latest ones a window keeps beyond its bins' peaks
@@ -62,9 +62,54 @@ class WindowSpec:
     def __post_init__(self) -> None:
         if self.resolution <= timedelta(0) or self.span < self.resolution:
             raise ValueError(f"window resolution {self.resolution} must be positive and at most the span {self.span}")
+        if self.lateness < timedelta(0):
+            raise ValueError(f"lateness {self.lateness} must not be negative")
 
     def bin_of(self, ts: datetime) -> datetime:
         return bin_start(ts, self.resolution)
+
+
+class WindowedConfig(BaseModel):
+    """The window settings of every sliding-window detector's config (keys `window`, `lateness`,
+    `resolution`); a subclass redeclares `window` and `lateness` with its own defaults. Checked where
+    the config is read, so a bad file names its field and line instead of failing a detector's start."""
+
+    window: timedelta
+    lateness: timedelta
+    # Validated even when left out: the default 1 s must still fit a short window.
+    resolution: timedelta = Field(default=SECOND, validate_default=True)  # of the bins (module docstring)
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, window: timedelta) -> timedelta:
+        if window <= timedelta(0):
+            raise ValueError(f"must be positive, not {_seconds(window)}")
+        return window
+
+    @field_validator("lateness")
+    @classmethod
+    def _not_negative(cls, lateness: timedelta) -> timedelta:
+        if lateness < timedelta(0):
+            raise ValueError(f"must not be negative, not {_seconds(lateness)}")
+        return lateness
+
+    @field_validator("resolution")
+    @classmethod
+    def _fits_window(cls, resolution: timedelta, info: ValidationInfo) -> timedelta:
+        window = info.data.get("window")  # absent when it failed its own check
+        if resolution <= timedelta(0):
+            raise ValueError(f"must be positive, not {_seconds(resolution)}")
+        if window is not None and resolution > window:
+            raise ValueError(f"{_seconds(resolution)} is longer than the window ({_seconds(window)})")
+        return resolution
+
+    @property
+    def spec(self) -> WindowSpec:
+        return WindowSpec(self.window, self.lateness, self.resolution)
+
+
+def _seconds(span: timedelta) -> str:
+    return f"{span.total_seconds():g} s"
 
 
 class WindowItem(BaseModel):
