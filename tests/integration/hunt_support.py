@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from elasticsearch import Elasticsearch
 
+from core import clients
 from core.index_templates import install_templates
 from core.models.ecs import EcsEvent
-from core.names import LOGS_PATTERN, Topic
+from core.names import ALERTS_INDEX, LOGS_PATTERN, Topic
 from core.settings import Settings
+from detectors.alert_store import AlertStore
+from detectors.sigma import SigmaEngine
+from detectors.stream import StreamWorker
 from ingest.collectors.file_import import iter_file_envelopes
 from ingest.indexer import bulk_actions, index_batch
 from ingest.normaliser import normalise
 from tests.datasets import dataset
+from tests.integration.events_support import produce_events, start_group_at_end
 
 ATTACK = ("attack", "mdecrevoisier")
 
@@ -102,3 +108,33 @@ def ecs_events(prefix: str, workdir: Path) -> list[EcsEvent]:
             if isinstance(event, EcsEvent) and event.winlog is None:
                 events.append(event)
     return events
+
+
+def recent_attack_events(prefix: str, *folder: str) -> list[EcsEvent]:
+    """The attack events of `folder` moved so that the last one happened three minutes ago: live traffic."""
+    original = attack_events(prefix, *folder)
+    return attack_events(prefix, *folder, shift=datetime.now(UTC) - timedelta(minutes=3) - original[-1].timestamp)
+
+
+def stream_and_store(settings: Settings, engine: SigmaEngine, events: Sequence[EcsEvent]) -> Elasticsearch:
+    """The events through the stream (produced to `vigil.events`, detected by a stream worker), indexed as
+    the indexer does (daily indices, event.ingested now), and the stream's alerts stored; the client back."""
+    es = Elasticsearch(settings.es_url, request_timeout=120)
+    clients.ensure_topics(settings)
+    start_group_at_end(settings, settings.detectors_group, Topic.EVENTS.value)
+    produce_events(settings, events)
+    worker = StreamWorker(settings, engine)
+    thread = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 6})
+    thread.start()
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the stream worker did not finish the test's events in 300 s"
+    index_events(es, settings, events)
+    AlertStore(settings).run(idle_exit_s=6)
+    return es
+
+
+def stored(es: Elasticsearch, events: list[EcsEvent]) -> dict[str, dict]:
+    """The stored alerts (id → document) that name any of these events."""
+    es.indices.refresh(index=ALERTS_INDEX)
+    query = {"terms": {"event_ids": [e.event.id for e in events]}}
+    return {h["_id"]: h["_source"] for h in es.search(index=ALERTS_INDEX, size=1000, query=query)["hits"]["hits"]}

@@ -5,23 +5,26 @@ ingestion) is found by the next scheduled pass.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from core import clients
-from core.models.ecs import EcsEvent
-from core.names import ALERTS_INDEX, Topic
+from core.names import ALERTS_INDEX
 from detectors.alert_store import AlertStore
 from detectors.hunt.convert import convert_rules, field_names
 from detectors.hunt.run import Hunter
 from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
 from detectors.pipeline import alerting_settings
-from detectors.stream import StreamWorker
-from tests.integration.events_support import produce_events, start_group_at_end
-from tests.integration.hunt_support import attack_events, index_events, sources_scope
+from tests.integration.hunt_support import (
+    attack_events,
+    index_events,
+    recent_attack_events,
+    sources_scope,
+    stored,
+    stream_and_store,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,33 +34,13 @@ TRIAGE = {"status": "investigating", "assignee": "officer-li",
                        "comment": "who cleared the logs?"}]}  # fmt: skip
 
 
-def stored(es: Elasticsearch, events: list[EcsEvent]) -> dict[str, dict]:
-    es.indices.refresh(index=ALERTS_INDEX)
-    query = {"terms": {"event_ids": [e.event.id for e in events]}}
-    return {h["_id"]: h["_source"] for h in es.search(index=ALERTS_INDEX, size=1000, query=query)["hits"]["hits"]}
-
-
 def test_a_stream_alert_and_a_hunt_alert_for_the_same_events_are_one_alert(settings, sigma_rules) -> None:
     loaded, engine = sigma_rules
     settings = settings.model_copy(update={"detectors_group": "det-hunt-one", "alerts_group": "alerts-hunt-one",
                                            "detector_tick_s": 0.5, "checkpoint_interval_s": 0.0})  # fmt: skip
-    es = Elasticsearch(settings.es_url, request_timeout=120)
-    clients.ensure_topics(settings)
-    # Live traffic: the attack events moved to the last minutes, in time order, through the stream...
-    original = attack_events("hunt-one-", *FOLDER)
-    events = attack_events(
-        "hunt-one-", *FOLDER, shift=datetime.now(UTC) - timedelta(minutes=3) - original[-1].timestamp
-    )
-    start_group_at_end(settings, settings.detectors_group, Topic.EVENTS.value)
-    produce_events(settings, events)
-    worker = StreamWorker(settings, engine)
-    thread = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 6})
-    thread.start()
-    thread.join(timeout=300)
-    assert not thread.is_alive(), "the stream worker did not finish the test's events in 300 s"
-    # ...and indexed as the indexer does (daily indices, event.ingested now).
-    index_events(es, settings, events)
-    AlertStore(settings).run(idle_exit_s=6)
+    # Live traffic: the attack events moved to the last minutes, in time order, through the stream, indexed.
+    events = recent_attack_events("hunt-one-", *FOLDER)
+    es = stream_and_store(settings, engine, events)
     before = stored(es, events)
     assert len(before) >= 2 and {d["origin"] for d in before.values()} == {"stream"}
     triaged = max(before, key=lambda i: before[i]["event_count"])

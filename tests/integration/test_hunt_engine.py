@@ -9,7 +9,6 @@ alert for the same events must be one stored alert.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from elasticsearch import Elasticsearch
 
 from core import clients
 from core.models.ecs import EcsEvent
-from core.names import ALERTS_INDEX, Topic
 from detectors.alert_store import AlertStore
 from detectors.alerting import AlertingSettings
 from detectors.hunt.convert import convert_rules, field_names, validate
@@ -27,9 +25,15 @@ from detectors.hunt.run import Hunter
 from detectors.hunt.schedule import HuntCheckpointStore, HuntScheduler, HuntSettings
 from detectors.pipeline import alerting_settings
 from detectors.sigma import SigmaEngine
-from detectors.stream import StreamWorker
-from tests.integration.events_support import produce_events, start_group_at_end
-from tests.integration.hunt_support import attack_events, ecs_events, index_events, sources_scope
+from tests.integration.hunt_support import (
+    attack_events,
+    ecs_events,
+    index_events,
+    recent_attack_events,
+    sources_scope,
+    stored,
+    stream_and_store,
+)
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -109,31 +113,13 @@ def _parsed(path) -> list[EcsEvent]:
     return out
 
 
-def stored(es: Elasticsearch, events: list[EcsEvent]) -> dict[str, dict]:
-    es.indices.refresh(index=ALERTS_INDEX)
-    query = {"terms": {"event_ids": [e.event.id for e in events]}}
-    return {h["_id"]: h["_source"] for h in es.search(index=ALERTS_INDEX, size=1000, query=query)["hits"]["hits"]}
-
-
 def test_a_stream_alert_and_an_engine_hunt_alert_for_the_same_events_are_one_alert(settings, sigma_rules) -> None:
     loaded, engine = sigma_rules
     settings = settings.model_copy(update={"detectors_group": "det-hunt-engine", "alerts_group": "alerts-hunt-engine",
                                            "detector_tick_s": 0.5, "checkpoint_interval_s": 0.0})  # fmt: skip
-    es = Elasticsearch(settings.es_url, request_timeout=120)
-    clients.ensure_topics(settings)
-    # Live traffic: the WMI attack recordings moved to the last minutes, through the stream...
-    original = attack_events("hunt-engine-one-", *WMI)
-    events = attack_events("hunt-engine-one-", *WMI,
-                           shift=datetime.now(UTC) - timedelta(minutes=3) - original[-1].timestamp)  # fmt: skip
-    start_group_at_end(settings, settings.detectors_group, Topic.EVENTS.value)
-    produce_events(settings, events)
-    worker = StreamWorker(settings, engine)
-    thread = threading.Thread(target=worker.run, kwargs={"idle_exit_s": 6})
-    thread.start()
-    thread.join(timeout=300)
-    assert not thread.is_alive(), "the stream worker did not finish the test's events in 300 s"
-    index_events(es, settings, events)  # ...and indexed as the indexer does
-    AlertStore(settings).run(idle_exit_s=6)
+    # Live traffic: the WMI attack recordings moved to the last minutes, through the stream, indexed.
+    events = recent_attack_events("hunt-engine-one-", *WMI)
+    es = stream_and_store(settings, engine, events)
     before = stored(es, events)
 
     # The stream's alerts of rules the Lucene backend refuses: a scheduled pass hunts those by the engine.
