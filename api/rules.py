@@ -16,11 +16,13 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportErr
 
 from api.errors import BackendUnavailable, BadRequest
 from api.models.rules import EventResult, RuleState, RuleTestPublic
+from core.errors import ParseError
 from core.index_templates import install_rule_state_template
 from core.names import RULE_STATE_INDEX
 from core.settings import Settings
 from detectors.rule_state import read_rule_states
 from detectors.sigma.engine import SigmaEngine
+from detectors.sigma.regression import sample_event
 
 
 class RuleCatalog:
@@ -96,10 +98,14 @@ def try_rule(text: str, events: Sequence[Mapping[str, Any]]) -> RuleTestPublic:
     rule = engine.rules[0].info
     results = []
     for index, event in enumerate(events):
-        evaluation = engine.evaluate(event)
+        try:
+            evaluation = engine.evaluate(sample_event(event))
+        except ParseError as exc:  # a raw Windows record the parser cannot read: this event's error
+            results.append(EventResult(index=index, event_id=None, matched=False, errors=[str(exc)]))
+            continue
         errors = [str(e) for e in evaluation.errors]
-        event_id = next((m.event_id for m in evaluation.matches), None) or _event_id(event)
-        results.append(EventResult(index=index, event_id=event_id, matched=bool(evaluation.matches), errors=errors))
+        results.append(EventResult(index=index, event_id=_event_id(event), matched=bool(evaluation.matches),
+                                   errors=errors))  # fmt: skip
     return RuleTestPublic(rule_id=rule.id, title=rule.title, matched=sum(r.matched for r in results), results=results)
 
 

@@ -67,7 +67,9 @@ class EventResult(PublicModel):
     index: int = Field(description="position in `events`")
     event_id: str | None
     matched: bool
-    errors: list[str] = Field(default_factory=list, description="the rule raised on this event")
+    errors: list[str] = Field(
+        default_factory=list, description="the rule raised on this event, or its raw Windows record did not parse"
+    )
 
 
 class RuleTestPublic(PublicModel):

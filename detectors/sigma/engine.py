@@ -152,16 +152,12 @@ class SigmaEngine:
     # --- evaluation ---------------------------------------------------------------------------------
 
     def evaluate(self, event: EcsEvent | Mapping[str, Any]) -> Evaluation:
-        """Matches and rule errors for one event (ECS model, ECS document, or raw nested EVTX JSON)."""
+        """Matches and rule errors for one event (ECS model or ECS document)."""
         return self.evaluate_view(build_view(event))
 
     def match(self, event: EcsEvent | Mapping[str, Any]) -> list[RuleMatch]:
         """The rules that match; rule errors are counted in `error_counts` and logged, never dropped."""
         return self.evaluate(event).matches
-
-    def match_raw_windows(self, record: Mapping[str, Any]) -> list[RuleMatch]:
-        """A raw `{"Event": {"System": …}}` record, seen through the same view as a parsed event."""
-        return self.evaluate(record).matches
 
     def evaluate_view(self, view: FieldView) -> Evaluation:
         matches: list[RuleMatch] = []

@@ -5,10 +5,13 @@ Layout (`root`): `info/<rules dir>/<product>/<category>/<rule>/info.yml` names t
 the samples sit at the same relative folder under `samples_json/` (JSON, possibly several concatenated
 objects per file) or, for non-EVTX tests, under `samples_raw/` (one log line per line).
 
-Every sample event is evaluated against the engine with ALL rules loaded (so routing and indexing are
-exercised as in production), counting the events the rule under test matches. `match_count` defaults to
-1 when the info omits it. An info.yml whose `regression_tests_info` is absent (commented out upstream)
-is still run against the samples found in its folder.
+A JSON sample that is a raw EVTX record (`{"Event": {"System": …}}`) goes through Vigil's Windows
+parser, the very mapping the pipeline applies, so the engine sees the `EcsEvent` the stream would; any
+other JSON object is taken as an ECS document. Every sample event is evaluated against the engine with
+ALL rules loaded (so routing and indexing are exercised as in production), counting the events the rule
+under test matches. `match_count` defaults to 1 when the info omits it. An info.yml whose
+`regression_tests_info` is absent (commented out upstream) is still run against the samples found in
+its folder.
 
 Two pass criteria (`mode`):
 - ``exact``: the rule matched exactly `match_count` sample events.
@@ -20,14 +23,20 @@ Two pass criteria (`mode`):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel
 
+from core.models.ecs import EcsEvent
 from detectors.sigma.engine import SigmaEngine
+from ingest.collectors.windows_files import iter_json_export
+from ingest.parsers.base import ParseContext
+from ingest.parsers.windows import is_nested_record, parse_windows
 
 _EVTX_TYPES = ("evtx", "json")
 CountMode = Literal["exact", "sigmahq"]
@@ -90,14 +99,14 @@ def _run_info(engine: SigmaEngine, root: Path, info_path: Path, mode: CountMode)
     return out
 
 
-def _samples(root: Path, rel: Path, test: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _samples(root: Path, rel: Path, test: dict[str, Any]) -> Iterator[EcsEvent | Mapping[str, Any]]:
     """The events of one test: its JSON rendering if there is one, else its raw lines."""
     stem = Path(str(test["path"])).stem if test.get("path") else None
     json_dir, raw_dir = root / "samples_json" / rel, root / "samples_raw" / rel
     json_files = _files(json_dir, stem, ".json")
     if json_files and test.get("type") in (*_EVTX_TYPES, None):
         for path in json_files:
-            yield from json_objects(path.read_text(encoding="utf-8"))
+            yield from sample_events(path)
         return
     for path in _files(raw_dir, stem, ".raw"):
         if path.suffix.lower() == ".evtx":
@@ -117,15 +126,18 @@ def _files(folder: Path, stem: str | None, suffix: str) -> list[Path]:
     return exact or named or files
 
 
-def json_objects(text: str) -> Iterator[dict[str, Any]]:
-    """Every JSON object of a text holding one or more concatenated objects."""
-    decoder = json.JSONDecoder()
-    position, size = 0, len(text)
-    while position < size:
-        while position < size and text[position].isspace():
-            position += 1
-        if position >= size:
-            break
-        obj, position = decoder.raw_decode(text, position)
-        if isinstance(obj, dict):
-            yield obj
+def sample_events(path: Path) -> Iterator[EcsEvent | Mapping[str, Any]]:
+    """Every JSON object of a sample file (one or several concatenated), as `sample_event` reads it."""
+    for _, text in iter_json_export(path):
+        doc = json.loads(text)  # a broken sample is a broken test: let it raise, naming the JSON error
+        if isinstance(doc, dict):
+            yield sample_event(doc, text)
+
+
+def sample_event(doc: Mapping[str, Any], text: str | None = None) -> EcsEvent | Mapping[str, Any]:
+    """A raw EVTX record parsed by Vigil's Windows parser (ParseError if it is not one it can read);
+    any other object as the ECS document it is taken for. `text`: the record's JSON, if at hand."""
+    if not is_nested_record(doc):
+        return doc
+    context = ParseContext(source="sigma-sample", received_at=datetime.now(UTC), zone=ZoneInfo("UTC"))
+    return parse_windows(text if text is not None else json.dumps(doc), context)

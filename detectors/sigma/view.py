@@ -24,7 +24,6 @@ from core.models.ecs import EcsEvent, Winlog
 from detectors.sigma import fields as ecs_fields
 from detectors.sigma import logsources as ls
 from detectors.sigma.paths import path
-from detectors.sigma.windows_raw import is_raw_windows, raw_windows_document
 
 Text = str | tuple[str, ...]
 _MISSING: Any = object()
@@ -202,14 +201,13 @@ def norm_field(name: str) -> str:
 
 
 def build_view(event: EcsEvent | Mapping[str, Any]) -> FieldView:
-    """The view of an ECS event (model or document dict), or of a raw nested EVTX JSON record."""
+    """The view of an ECS event (model or document dict). A raw EVTX record is parsed first (see
+    `detectors.sigma.regression.sample_event`): the view reads only what Vigil's parsers write."""
     if isinstance(event, EcsEvent):  # the stream's case: attribute reads, no path walking
         winlog: Any = event.winlog
         if winlog is not None and (winlog.channel or winlog.event_id):
             return windows_view(event, winlog)
         return ecs_view(event)
-    if is_raw_windows(event):
-        event = raw_windows_document(event)
     winlog = path(event, "winlog")
     if winlog is not None and (path(winlog, "channel") or path(winlog, "event_id")):
         return windows_view(event, winlog)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -114,6 +115,12 @@ def parse_windows(raw: str, ctx: ParseContext) -> EcsEvent:
         ctx, parser=PARSER, category=category, timestamp=timestamp, raw=raw,
         dataset=_dataset(record.channel), **_prune(fields),
     )  # fmt: skip
+
+
+def is_nested_record(doc: Mapping[str, Any]) -> bool:
+    """An evtx_dump record (`{"Event": {"System": …}}`), as SigmaHQ's regression samples are written."""
+    event = doc.get("Event")
+    return isinstance(event, Mapping) and isinstance(event.get("System"), Mapping)
 
 
 # --- shapes --------------------------------------------------------------------------------------

@@ -369,6 +369,14 @@ def test_rules_test_on_a_real_rule_and_real_events(client: TestClient, tokens: d
     # The Security log's 1102 matches; the System log's 104 is another rule's business.
     assert [r["matched"] for r in body["results"]] == [i == 1102 for i in ids]
     assert body["matched"] == ids.count(1102)
+    # A raw record the Windows parser refuses is that event's error, not a failed request.
+    unreadable = {"Event": {"System": {"Channel": "Security"}}}
+    reply = client.post("/rules/test", headers=auth(tokens[Role.OFFICER]),
+                        json={"rule": rule, "events": [unreadable, records[ids.index(1102)]]})  # fmt: skip
+    assert [(r["matched"], r["errors"]) for r in reply.json()["results"]] == [
+        (False, ["windows: the record has no event id (System/EventID is missing or empty)"]),
+        (True, []),
+    ]
     bad = client.post("/rules/test", headers=auth(tokens[Role.OFFICER]),
                       json={"rule": "title: broken\ndetection: [unclosed\n", "events": records[:1]})  # fmt: skip
     assert bad.status_code == 422

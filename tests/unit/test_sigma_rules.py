@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from core.models.ecs import EcsEvent
 from detectors.sigma import SigmaEngine, SkipReason
 from detectors.sigma.loader import rule_files
-from detectors.sigma.regression import json_objects, run_regression
+from detectors.sigma.regression import run_regression, sample_event, sample_events
 from detectors.sigma.view import build_view
 from ingest.parsers.base import ParseContext
 from ingest.parsers.registry import parse_record
@@ -103,14 +104,16 @@ def test_regression_exact_counts_differ_only_where_upstream_undercounts(engine: 
     failed = {r.rule_id: r for r in summary.results if not r.ok}
     assert set(failed) == UNDERCOUNTED_UPSTREAM
     for rule_id, result in failed.items():
-        matching = [e for e in _samples_of(rule_id) if rule_id in {m.rule_id for m in engine.match_raw_windows(e)}]
+        matching = [e for e in _samples_of(rule_id) if rule_id in {m.rule_id for m in engine.match(e)}]
         assert (result.expected, result.matched, len(matching)) == (1, 3, 3)
-        assert len({e["Event"]["System"]["EventRecordID"] for e in matching}) == 3  # three distinct records
+        assert len({e.winlog.record_id for e in matching if e.winlog}) == 3  # three distinct records
 
 
-def _samples_of(rule_id: str) -> Iterator[dict[str, Any]]:
+def _samples_of(rule_id: str) -> Iterator[EcsEvent]:
     for path in (regression_root() / "samples_json").rglob(f"{rule_id}.json"):
-        yield from json_objects(path.read_text(encoding="utf-8"))
+        for event in sample_events(path):
+            assert isinstance(event, EcsEvent), path  # every SigmaHQ sample is a raw EVTX record
+            yield event
 
 
 def test_regression_samples_reach_their_rule_through_routing(engine: SigmaEngine):
@@ -123,11 +126,9 @@ def test_regression_samples_reach_their_rule_through_routing(engine: SigmaEngine
         rule_id = str(info["rule_metadata"][0]["id"])
         assert rule_id in loaded, f"rule under test {rule_id} was not loaded"
         rel = info_path.parent.relative_to(regression_root() / "info")
-        events = [
-            e for p in (regression_root() / "samples_json" / rel).glob("*.json") for e in json_objects(p.read_text())
-        ]
-        for raw in events or _raw_lines(rel):
-            view = build_view(raw)
+        events = [e for p in (regression_root() / "samples_json" / rel).glob("*.json") for e in sample_events(p)]
+        for event in events or _raw_lines(rel):
+            view = build_view(event)
             assert set(loaded[rule_id].routes) & set(view.routes), (rule_id, view.routes)
             checked += 1
     assert checked >= 102
@@ -140,25 +141,16 @@ def _raw_lines(rel: Path) -> list[dict[str, Any]]:
     return [{"message": line, "event": {"original": line}} for line in lines if line.strip()]
 
 
-def test_raw_samples_and_parsed_events_match_the_same_rules(engine: SigmaEngine, ctx: ParseContext):
-    for path in sorted((regression_root() / "samples_json").rglob("*.json")):
-        for raw in json_objects(path.read_text(encoding="utf-8")):
-            from_raw = {m.rule_id for m in engine.match_raw_windows(raw)}
-            parsed = parse_windows(json.dumps(raw), ctx)
-            assert {m.rule_id for m in engine.match(parsed)} == from_raw, path.name
-
-
 def test_index_finds_exactly_what_evaluating_every_routed_rule_finds(engine: SigmaEngine):
-    events = [
-        e for p in sorted((regression_root() / "samples_json").rglob("*.json")) for e in json_objects(p.read_text())
-    ]
+    events = [e for p in sorted((regression_root() / "samples_json").rglob("*.json")) for e in sample_events(p)]
     attack = dataset("attack", "mdecrevoisier")
     for path in sorted(attack.rglob("*.jsonl")):
-        events += [json.loads(line) for line in path.read_text().splitlines()[:15] if line.strip()]
+        lines = [line for line in path.read_text().splitlines()[:15] if line.strip()]
+        events += [sample_event(json.loads(line), line) for line in lines]
     assert len(events) > 1800
     routed: dict[tuple[str, ...], list[Any]] = {}
-    for raw in events:
-        view = build_view(raw)
+    for event in events:
+        view = build_view(event)
         indexed = {m.rule_id for m in engine.evaluate_view(view).matches}
         rules = routed.setdefault(view.routes, engine.rules_for_routes(view.routes))
         assert indexed == {r.info.id for r in rules if r.pred(view)}
