@@ -41,8 +41,8 @@ from core.models.ecs import EcsEvent
 from detectors.sigma import SigmaEngine, native
 from detectors.sigma import view as view_module
 from detectors.sigma.engine import CompiledRule
-from detectors.sigma.regression import json_objects
 from detectors.sigma.view import build_view
+from ingest.collectors.windows_files import iter_json_export
 from ingest.parsers.base import ParseContext
 from ingest.parsers.windows import parse_windows
 
@@ -73,7 +73,7 @@ def raw_events() -> list[str]:
     for path in sorted(dataset("attack").rglob("*.jsonl")):
         texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     for path in sorted(dataset("sigma-regression", "samples_json").rglob("*.json")):
-        texts += [json.dumps(obj) for obj in json_objects(path.read_text(encoding="utf-8"))]
+        texts += [text for _, text in iter_json_export(path)]
     return texts
 
 
