@@ -51,22 +51,21 @@ def pipeline(plan: DetectionPlan, lane: Lane) -> DetectionPipeline:
 
 
 def replay(pipe: DetectionPipeline, values: list[bytes], now: datetime) -> tuple[dict[str, float], list[Alert]]:
-    """CPU seconds per stage over every value, and the alerts raised (the ticks' included)."""
-    clock = time.process_time
-    spent = {"decode": 0.0, "pipeline": 0.0, "alerts out": 0.0}
-    alerts: list[Alert] = []
+    """CPU seconds per stage over every value, and the alerts raised (the ticks' included). No clock
+    read per event (a syscall weighs more than some stages), nor every event decoded first (20k live
+    events make the cyclic GC rescan them): decoding alone is timed in a pass of its own, then decode +
+    pipeline together, one event at a time as a worker does."""
+    clock, decode = time.process_time, EcsEvent.model_validate_json
+    t0 = clock()
     for value in values:
-        t0 = clock()
-        event = EcsEvent.model_validate_json(value)
-        t1 = clock()
-        raised = pipe.on_event(event, now)
-        t2 = clock()
-        for alert in raised:
-            alert.model_dump_json(by_alias=True, exclude_none=True)
-        spent["decode"] += t1 - t0
-        spent["pipeline"] += t2 - t1
-        spent["alerts out"] += clock() - t2
-        alerts += raised
+        decode(value)
+    t1 = clock()
+    alerts = [alert for value in values for alert in pipe.on_event(decode(value), now)]
+    t2 = clock()
+    for alert in alerts:
+        alert.model_dump_json(by_alias=True, exclude_none=True)
+    t3 = clock()
+    spent = {"decode": t1 - t0, "pipeline": max(0.0, t2 - t1 - (t1 - t0)), "alerts out": t3 - t2}
     return spent, alerts + pipe.on_tick(now)
 
 
