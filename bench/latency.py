@@ -1,6 +1,6 @@
 """Event → alert latency through the real stack (issue 3 §6): p50 / p99 at a steady event rate.
 
-    python3 bench/latency.py [--eps 2000] [--seconds 30] [--triggers-per-s 4] [--warmup-s 0] [--rules DIR ...]
+    python3 bench/latency.py [--eps 2000] [--seconds 30] [--triggers-per-s 4] [--warmup-s 0] [--hog N] [--rules DIR ...]
 
 Starts its own ephemeral Kafka + Elasticsearch (stack/local.py), then the real worker processes:
 `vigil workers --role detectors` (the partition lane, every configured Sigma rule), `--role
@@ -12,6 +12,11 @@ each trigger under its own user so it opens a new alert instead of merging into 
 Latency per trigger = when its alert is searchable in `vigil-alerts` minus when it was produced; the
 time it first appears on `vigil.alerts` is measured too (the detection part alone). Both clocks are
 this process's. The last line printed is `{"eps": …, "p50_s": …, "p99_s": …}` (vigil-alerts).
+
+`--hog N` measures a second window on the same warm stack with N busy-loop processes running (the
+other tenants of a shared machine, made reproducible): the last line then also has `hog_p50_s` and
+`hog_p99_s`. Each window prints the CPU seconds per 1,000 events of each detection lane, which is
+steadier than wall time on a shared VM.
 """
 
 from __future__ import annotations
@@ -245,9 +250,10 @@ def offer(
     seconds: float,
     triggers_per_s: float,
     tag: str,
+    timed: bool = True,
 ) -> tuple[int, float]:
-    """`eps` events a second for `seconds`, a trigger every 1/triggers_per_s s under a new user; only
-    untagged triggers are timed. Returns how many were sent and when sending started."""
+    """`eps` events a second for `seconds`, a trigger every 1/triggers_per_s s under a new user (ids and
+    users carry `tag`); `timed` triggers are watched. Returns how many were sent and when sending started."""
     sent, started, every = 0, time.monotonic(), max(1, round(eps / triggers_per_s))
     while (elapsed := time.monotonic() - started) < seconds:
         due = int(elapsed * eps)
@@ -255,7 +261,7 @@ def offer(
             if sent % every == 0:
                 event_id = f"bench-{tag}trigger-{sent}"
                 key, value = fresh(trigger, event_id, f"bench-{tag}user-{sent}")
-                if not tag:
+                if timed:
                     with watcher.lock:
                         watcher.produced[event_id] = time.time()
             else:
@@ -266,9 +272,31 @@ def offer(
     return sent, started
 
 
+def start_hogs(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` busy loops: competing tenants, each wanting a whole core for as long as it runs."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run(
-    eps: int, seconds: float, triggers_per_s: float, rules: list[str], partition_workers: int, warmup_s: float = 0.0
+    eps: int,
+    seconds: float,
+    triggers_per_s: float,
+    rules: list[str],
+    partition_workers: int,
+    warmup_s: float = 0.0,
+    hog: int = 0,
 ) -> dict[str, float]:
+    """The measured window; with `hog`, a second one on the same warm stack with `hog` busy loops running."""
     # Serialised once: re-dumping every background event would cap this producer below the target rate.
     events = [e for path in BACKGROUND for e in load(path, "auto")]
     background = [fresh(e, f"bench-bg-{i}") for i, e in enumerate(events)]
@@ -278,6 +306,7 @@ def run(
     print("starting the stack...", file=sys.stderr)
     stack.up()
     workers: dict[str, subprocess.Popen[bytes]] = {}
+    hogs: list[subprocess.Popen[bytes]] = []
     try:
         settings = Settings(kafka_bootstrap=stack.config.kafka_bootstrap, es_url=stack.config.es_url)
         clients.ensure_topics(settings)
@@ -289,66 +318,98 @@ def run(
         wait_ready(watcher, producer, trigger)
         if warmup_s:
             print(f"warming up: {eps} events/s for {warmup_s:.0f} s, not measured...", file=sys.stderr)
-            offer(producer, watcher, trigger, background, eps, warmup_s, triggers_per_s, "warmup-")
-        print(f"producing {eps} events/s for {seconds:.0f} s...", file=sys.stderr)
+            offer(producer, watcher, trigger, background, eps, warmup_s, triggers_per_s, "warmup-", timed=False)
         roots = {**{name: proc.pid for name, proc in stack.processes.items()}, **{n: p.pid for n, p in workers.items()}}
-        cpu_before, own_before, load_before = cpu_seconds(roots), time.process_time(), os.getloadavg()[0]
+        window = Window(settings, stack, roots, producer, watcher, trigger, background)
+        result = window.measure(eps, seconds, triggers_per_s, "")
+        if hog:
+            hogs = start_hogs(hog)
+            time.sleep(2)  # the scheduler spreads them first
+            loaded = window.measure(eps, seconds, triggers_per_s, f"hog{hog}-", hog)
+            result |= {"hog": hog, "hog_p50_s": loaded["p50_s"], "hog_p99_s": loaded["p99_s"]}
+        watcher.stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+        producer.close()
+    finally:
+        stop(hogs)
+        stop(list(workers.values()))
+        stack.down()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return result
+
+
+class Window:
+    """One measured window on the running stack: latency per trigger and what each process spent."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        stack: LocalStack,
+        roots: dict[str, int],
+        producer: object,
+        watcher: Watcher,
+        trigger: EcsEvent,
+        background: list[tuple[bytes, bytes]],
+    ) -> None:
+        self.settings, self.stack, self.roots, self.producer = settings, stack, roots, producer
+        self.watcher, self.trigger, self.background = watcher, trigger, background
+
+    def measure(self, eps: int, seconds: float, triggers_per_s: float, tag: str, hog: int = 0) -> dict[str, float]:
+        settings, watcher = self.settings, self.watcher
+        with watcher.lock:
+            watcher.produced = {}  # this window's triggers only
+        print(f"producing {eps} events/s for {seconds:.0f} s" + (f", {hog} busy loops running" if hog else "") + "...",
+              file=sys.stderr)  # fmt: skip
+        cpu_before, own_before, load_before = cpu_seconds(self.roots), time.process_time(), os.getloadavg()[0]
         writes_before = alert_writes(settings.es_url)
-        jvms = {name: stack.processes[name].pid for name in ("elasticsearch", "kafka")}
+        jvms = {name: self.stack.processes[name].pid for name in ("elasticsearch", "kafka")}
         jvm_before = {name: jvm_threads(pid) for name, pid in jvms.items()}
         pools_before = pool_tasks(settings.es_url)
-        sent, started = offer(producer, watcher, trigger, background, eps, seconds, triggers_per_s, "")
+        sent, started = offer(self.producer, watcher, self.trigger, self.background, eps, seconds, triggers_per_s, tag)
         achieved = sent / (time.monotonic() - started)  # the offered rate (the flush below is not sending)
-        producer.flush()
+        self.producer.flush()  # type: ignore[attr-defined]
         deadline = time.monotonic() + WAIT_S
         # By id, not by count: `visible` also holds the warm-up alert, so counting ended this wait with the
         # last trigger still on its way (then counted as late as the give-up: less than WAIT_S).
         while any(i not in watcher.visible for i in watcher.produced) and time.monotonic() < deadline:
             time.sleep(0.2)
         given_up = time.time()
-        cpu = {name: used - cpu_before[name] for name, used in cpu_seconds(roots).items()}
+        cpu = {name: used - cpu_before[name] for name, used in cpu_seconds(self.roots).items()}
         cpu["bench"] = time.process_time() - own_before
         writes = {name: count - writes_before[name] for name, count in alert_writes(settings.es_url).items()}
         jvm = {name: {k: v - jvm_before[name][k] for k, v in jvm_threads(pid).items()} for name, pid in jvms.items()}
         pools = {name: n - pools_before.get(name, 0) for name, n in pool_tasks(settings.es_url).items()}
         print("Elasticsearch thread-pool tasks:", {k: v for k, v in pools.items() if v}, file=sys.stderr)
         wall, load_after = time.monotonic() - started, os.getloadavg()[0]
-        watcher.stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
-        producer.close()
-    finally:
-        for proc in workers.values():
-            proc.terminate()
-        for proc in workers.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        stack.down()
-        shutil.rmtree(data_dir, ignore_errors=True)
-    store = sorted(watcher.visible.get(i, given_up) - t for i, t in watcher.produced.items())
-    topic = sorted(watcher.on_topic.get(i, given_up) - t for i, t in watcher.produced.items())
-    unseen = [i for i in watcher.produced if i not in watcher.visible]
-    if unseen:
-        print(f"not visible: {unseen[:5]}; of them on vigil.alerts: {[i for i in unseen if i in watcher.on_topic][:5]}",
+        with watcher.lock:
+            produced = dict(watcher.produced)
+        store = sorted(watcher.visible.get(i, given_up) - t for i, t in produced.items())
+        topic = sorted(watcher.on_topic.get(i, given_up) - t for i, t in produced.items())
+        unseen = [i for i in produced if i not in watcher.visible]
+        if unseen:
+            late = [i for i in unseen if i in watcher.on_topic][:5]
+            print(f"not visible: {unseen[:5]}; of them on vigil.alerts: {late}", file=sys.stderr)
+        print(f"{len(produced)} triggers at {achieved:.0f} events/s; {len(unseen)} alerts not visible "
+              f"{WAIT_S:.0f} s after the last event (counted as that late); vigil-alerts: p50 {pct(store, 50):.3f} s, "
+              f"p99 {pct(store, 99):.3f} s; on vigil.alerts: p50 {pct(topic, 50):.3f} s, p99 {pct(topic, 99):.3f} s",
               file=sys.stderr)  # fmt: skip
-    missing = len(unseen)
-    print(f"{len(watcher.produced)} triggers at {achieved:.0f} events/s; {missing} alerts not visible "
-          f"{WAIT_S:.0f} s after the last event (counted as that late); on vigil.alerts: p50 {pct(topic, 50):.3f} s, "
-          f"p99 {pct(topic, 99):.3f} s", file=sys.stderr)  # fmt: skip
-    spent = ", ".join(f"{name} {used:.1f}" for name, used in cpu.items())
-    per_alert = 1000 * cpu["elasticsearch"] / max(1, writes["indexed"])
-    print(
-        f"vigil-alerts: {writes['indexed']} alert writes in {writes['bulks']} bulk requests, {writes['refreshes']} "
-        f"refreshes, {writes['gets']} gets; Elasticsearch CPU {per_alert:.0f} ms per alert write",
-        file=sys.stderr,
-    )
-    for name, kinds in jvm.items():
-        print(f"{name} threads: " + ", ".join(f"{kind} {used:.1f} s" for kind, used in kinds.items()), file=sys.stderr)
-    print(f"CPU seconds in the {wall:.0f} s from the first event (load average {load_before:.1f} → {load_after:.1f}): "
-          f"{spent}", file=sys.stderr)  # fmt: skip
-    return {"eps": round(achieved, 1), "p50_s": round(pct(store, 50), 3), "p99_s": round(pct(store, 99), 3)}
+        spent = ", ".join(f"{name} {used:.1f}" for name, used in cpu.items())
+        per_alert = 1000 * cpu["elasticsearch"] / max(1, writes["indexed"])
+        print(
+            f"vigil-alerts: {writes['indexed']} alert writes in {writes['bulks']} bulk requests, {writes['refreshes']} "
+            f"refreshes, {writes['gets']} gets; Elasticsearch CPU {per_alert:.0f} ms per alert write",
+            file=sys.stderr,
+        )
+        for name, kinds in jvm.items():
+            threads = ", ".join(f"{kind} {used:.1f} s" for kind, used in kinds.items())
+            print(f"{name} threads: {threads}", file=sys.stderr)
+        print(f"CPU seconds in the {wall:.0f} s from the first event (load average {load_before:.1f} → "
+              f"{load_after:.1f}): {spent}", file=sys.stderr)  # fmt: skip
+        lanes = [name for name in self.roots if name.startswith("detectors")]
+        per_k = ", ".join(f"{name} {1000 * cpu[name] / sent:.2f}" for name in lanes)
+        print(f"CPU seconds per 1,000 events: {per_k}", file=sys.stderr)
+        return {"eps": round(achieved, 1), "p50_s": round(pct(store, 50), 3), "p99_s": round(pct(store, 99), 3)}
 
 
 def pct(values: list[float], q: int) -> float:
@@ -368,9 +429,11 @@ def main() -> None:
     parser.add_argument("--rules", action="append", default=[], help="Sigma rule dirs (default: the full set)")
     warmup = "first offer the same load this long, not measured (the JVMs' JIT compilers warm up)"
     parser.add_argument("--warmup-s", type=float, default=0.0, help=warmup)
+    hog = "then measure again with N busy-loop processes competing for the cores (started after the first window)"
+    parser.add_argument("--hog", type=int, default=0, metavar="N", help=hog)
     args = parser.parse_args()
     print(json.dumps(run(args.eps, args.seconds, args.triggers_per_s, args.rules, args.partition_workers,
-                         args.warmup_s)))  # fmt: skip
+                         args.warmup_s, args.hog)))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`vigil.alerts` → Elasticsearch `vigil-alerts`, one document per alert id.
 
-The first message of an alert creates the document (`update` + `upsert`: the whole alert). Every later
+The first message of an alert creates the document (`create`: the whole alert; no read). Every later
 message with the same id (a suppression merge, the stream re-emitting after a restart, a hunt that found
 the same events) is a partial `doc` update of the detection fields ONLY: `event_count`, `event_ids`,
 `first_seen`, `last_seen`, plus `severity` and `summary` (whose text says how many events). Triage
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
+from elastic_transport import ObjectApiResponse
 from elasticsearch import ApiError, Elasticsearch, TransportError
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
@@ -95,10 +96,50 @@ def latest_versions(values: Iterable[bytes], metrics: dict[str, int] | None = No
     return out
 
 
-def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -> None:
-    """Create or merge every alert; raises TransportError/ApiError when worth retrying."""
+class RecentIds:
+    """The ids of the alerts this store wrote lately, at most `cap` (the oldest forgotten first): a repeat
+    of one goes straight to the merge instead of a `create` that Elasticsearch would refuse."""
+
+    def __init__(self, cap: int = 100_000) -> None:
+        self.cap = cap
+        self._ids: dict[str, None] = {}  # insertion order: the oldest first
+
+    def __contains__(self, alert_id: object) -> bool:
+        return alert_id in self._ids
+
+    def add(self, alert_ids: Iterable[str]) -> None:
+        for alert_id in alert_ids:
+            self._ids.pop(alert_id, None)
+            self._ids[alert_id] = None
+        while len(self._ids) > self.cap:
+            del self._ids[next(iter(self._ids))]
+
+
+def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int, recent: RecentIds | None = None) -> None:
+    """Create or merge every alert; raises TransportError/ApiError when worth retrying.
+
+    An alert not in `recent` is first written with `create`: a new alert (nearly every first version)
+    costs Elasticsearch no read at all, where `update` + `upsert` did two (the `mget` and the update's
+    own get, bench/README.md tenth pass). One refused as existing (409: a restart re-emitting, a hunt
+    finding the same events) and every alert in `recent` is read (realtime `mget`) and merged with a
+    partial `update`, exactly as before: the document an alert creates and the merge are the same."""
     if not alerts:
         return
+    repeats = [alert_id for alert_id in alerts if recent is not None and alert_id in recent]
+    new = [alert for alert_id, alert in alerts.items() if recent is None or alert_id not in recent]
+    if new:
+        creates: list[dict[str, Any]] = []
+        for alert in new:
+            creates += [{"create": {"_index": ALERTS_INDEX, "_id": alert.id}}, alert.to_document()]
+        # The refresh goes with the last request of the batch: the merge below when there are repeats.
+        repeats += _refused(es.bulk(operations=creates, refresh=not repeats), "create")
+    if repeats:
+        _merge(es, {alert_id: alerts[alert_id] for alert_id in repeats}, max_ids)
+    if recent is not None:
+        recent.add(alerts)
+
+
+def _merge(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -> None:
     found = es.mget(index=ALERTS_INDEX, ids=list(alerts), source_includes=list(DETECTION_FIELDS))
     stored = {d["_id"]: d.get("_source", {}) for d in found["docs"] if d.get("found")}
     operations: list[dict[str, Any]] = []
@@ -112,16 +153,24 @@ def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int) -
     # not after the next periodic refresh; vigil-alerts is small and one bulk carries a whole poll.
     # `wait_for` was measured no cheaper at a few alerts a second (one scheduled refresh per second does
     # the same work) and made every alert up to a second later (bench/README.md, fifth pass).
-    response = es.bulk(operations=operations, refresh=True)
+    _refused(es.bulk(operations=operations, refresh=True), "update")
+
+
+def _refused(response: ObjectApiResponse[Any], action: str) -> list[str]:
+    """The ids a bulk's `create`s were refused as existing (409); raises for any other failure."""
     if not response.get("errors"):
-        return
+        return []
+    exists: list[str] = []
     for item in response["items"]:
-        result = item["update"]
+        result = item[action]
         status = result.get("status", 500)
-        if status in RETRYABLE_STATUS:
+        if action == "create" and status == 409:
+            exists.append(result["_id"])
+        elif status in RETRYABLE_STATUS:
             raise TransportError(f"alert {result.get('_id')} failed with {status}: retry the batch")
-        if status >= 300:
+        elif status >= 300:
             raise AlertStoreError(f"vigil-alerts refused alert {result.get('_id')}: {result.get('error')}")
+    return exists
 
 
 class AlertStore:
@@ -130,6 +179,7 @@ class AlertStore:
         self.es = es or clients.es_client(settings)
         self.stop_event = threading.Event()
         self.metrics: dict[str, int] = {"messages": 0, "alerts_written": 0, "bulks": 0, "retries": 0}
+        self.recent = RecentIds()
 
     def run(self, idle_exit_s: float | None = None) -> None:
         clients.ensure_topics(self.settings)
@@ -140,7 +190,8 @@ class AlertStore:
             fill_s = self.settings.alert_store_fill_ms / 1000
             for records in poll_batches(consumer, self.stop_event, self.settings.batch_size, idle_exit_s, fill_s):
                 alerts = latest_versions((r.value for r in records), self.metrics)
-                self._until_acknowledged(partial(write_alerts, self.es, alerts, self.settings.alert_max_event_ids))
+                write = partial(write_alerts, self.es, alerts, self.settings.alert_max_event_ids, self.recent)
+                self._until_acknowledged(write)
                 commit(consumer)  # only now: the whole batch is acknowledged by Elasticsearch
                 self.metrics["messages"] += len(records)
                 self.metrics["alerts_written"] += len(alerts)

@@ -155,21 +155,25 @@ class StreamWorker:
     def _process(self, tp: TopicPartition, records: list[object]) -> None:
         pipeline = self._pipeline_for(tp)
         now = self.clock()
+        offsets = self.offsets
         for record in records:
             offset = record.offset  # type: ignore[attr-defined]
             event = self._decode(record.value, tp, offset)  # type: ignore[attr-defined]
-            if event is not None:
-                self._send(self._evaluate(pipeline, event, now, f"{tp.topic}:{tp.partition}@{offset}"))
-            self.offsets[tp] = offset + 1
+            if event is not None and (alerts := self._evaluate(pipeline, event, now, tp, offset)):
+                self._send(alerts)
+            offsets[tp] = offset + 1
 
-    def _evaluate(self, pipeline: DetectionPipeline, event: EcsEvent, now: datetime, where: str) -> list[Alert]:
+    def _evaluate(
+        self, pipeline: DetectionPipeline, event: EcsEvent, now: datetime, tp: TopicPartition, offset: int
+    ) -> list[Alert]:
         """Rule and detector errors are handled inside the pipeline; anything else raised here is a bug in
         Vigil's alerting, and one poison event must not crash-loop the worker: counted, logged, skipped."""
         try:
             return pipeline.on_event(event, now)
         except Exception:  # noqa: BLE001 - see the docstring
             self.metrics["pipeline_errors"] += 1
-            log.exception("detection pipeline failed on event %s (%s)", event.event.id, where)
+            log.exception("detection pipeline failed on event %s (%s:%d@%d)", event.event.id, tp.topic, tp.partition,
+                          offset)  # fmt: skip
             return []
 
     def _decode(self, value: bytes, tp: TopicPartition, offset: int) -> EcsEvent | None:

@@ -165,6 +165,8 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
 
         self._proxy_cmd, self._clear_cmd = rx(cfg.proxy_commands), rx(cfg.log_clear_commands)
         self._stop_cmd, self._admin_sids = rx(cfg.security_stop_commands), rx(cfg.admin_group_sids)
+        # The only event codes `_service_stopped` can report: every other event leaves at one lookup.
+        self._service_codes = frozenset({"7036", "7040", "4", *cfg.defender_disabled_codes})
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         findings = [*self._process(event), *self._log_cleared(event), *self._service_stopped(event),
@@ -234,6 +236,8 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
                               f"clear|{event.event.code}", channel=str(channel))]  # fmt: skip
 
     def _service_stopped(self, event: EcsEvent) -> list[Finding]:
+        if event.event.code not in self._service_codes:
+            return []
         code, data = event.event.code, (event.winlog.event_data if event.winlog else {})
         service = event.service.name if event.service else None
         provider = f"{event.event.provider or ''}|{event.winlog.channel if event.winlog else ''}".lower()
@@ -254,12 +258,14 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
 
     def _accounts(self, event: EcsEvent) -> list[Finding]:
         action = event.event.action
+        if action not in _ACCOUNT_ACTIONS:  # nearly every event: nothing below is worth computing
+            return []
         actor, _ = self._who(event)
         target = target_user(event)
         sid = event.user.target.id if event.user and event.user.target else None
         keys = [k.lower() for k in (target, sid) if k]
         window = self.config.new_admin_window
-        if action in ("user-account-created", "user-created", "add_user") and event.event.outcome != "failure":
+        if action in _CREATED and event.event.outcome != "failure":
             for key in keys:
                 self.state.created[key] = event.timestamp
             self._expire(event.timestamp)
@@ -270,7 +276,7 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
             grants = [g for k in keys if (g := self.state.granted.get(k))]
             late = [g for g in grants if timedelta(0) <= g.at - event.timestamp <= window]
             return found + [self._admin(event, g.group, g.member, fresh=True) for g in late[:1]]
-        if action not in ("added-member-to-group", "added-user-to-group") or not self._admin_group(event):
+        if action not in _ADDED_TO_GROUP or not self._admin_group(event):
             return []
         group = event.group.name if event.group and event.group.name else "?"
         member = target or sid or "?"
@@ -296,9 +302,9 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         """A workstation accepting connections on a proxy port (Sysmon 3 inbound, firewall accept)."""
         cfg = self.config
         port = event.destination.port if event.destination else None
-        host = host_of(event)
         if not (event.network and event.network.direction == "ingress" and port in cfg.proxy_ports):
             return []
+        host = host_of(event)
         if host is None or _first([host], cfg.allowed_proxy_hosts):
             return []
         actor, _ = self._who(event)
@@ -326,6 +332,11 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         self._expire(now)
         self.state.cooldown.expire(now, self.config.suppress)
         return []
+
+
+_CREATED = frozenset({"user-account-created", "user-created", "add_user"})
+_ADDED_TO_GROUP = frozenset({"added-member-to-group", "added-user-to-group"})
+_ACCOUNT_ACTIONS = _CREATED | _ADDED_TO_GROUP
 
 
 def _first(names: list[str], patterns: list[str]) -> str | None:
