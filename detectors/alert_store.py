@@ -125,8 +125,9 @@ def write_alerts(es: Elasticsearch, alerts: Mapping[str, Alert], max_ids: int, r
     partial `update`, exactly as before: the document an alert creates and the merge are the same."""
     if not alerts:
         return
-    repeats = [alert_id for alert_id in alerts if recent is not None and alert_id in recent]
-    new = [alert for alert_id, alert in alerts.items() if recent is None or alert_id not in recent]
+    known: RecentIds | tuple[()] = recent if recent is not None else ()
+    repeats = [alert_id for alert_id in alerts if alert_id in known]
+    new = [alert for alert_id, alert in alerts.items() if alert_id not in known]
     if new:
         creates: list[dict[str, Any]] = []
         for alert in new:

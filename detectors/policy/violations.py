@@ -166,7 +166,7 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         self._proxy_cmd, self._clear_cmd = rx(cfg.proxy_commands), rx(cfg.log_clear_commands)
         self._stop_cmd, self._admin_sids = rx(cfg.security_stop_commands), rx(cfg.admin_group_sids)
         # The only event codes `_service_stopped` can report: every other event leaves at one lookup.
-        self._service_codes = frozenset({"7036", "7040", "4", *cfg.defender_disabled_codes})
+        self._service_codes = frozenset({_SERVICE_STATE, _START_TYPE, _SYSMON_STATE, *cfg.defender_disabled_codes})
 
     def on_event(self, event: EcsEvent, hits: Sequence[SigmaHit]) -> list[AlertDraft]:
         findings = [*self._process(event), *self._log_cleared(event), *self._service_stopped(event),
@@ -242,10 +242,10 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         service = event.service.name if event.service else None
         provider = f"{event.event.provider or ''}|{event.winlog.channel if event.winlog else ''}".lower()
         state = str(data.get("param2") or data.get("State") or "").lower()
-        stopped = (code == "7036" and ("stop" in state or "已停止" in state)) or (
-            code == "7040" and "disabled" in str(data.get("param3", "")).lower()
+        stopped = (code == _SERVICE_STATE and ("stop" in state or "已停止" in state)) or (
+            code == _START_TYPE and "disabled" in str(data.get("param3", "")).lower()
         )
-        if code == "4" and "sysmon" in provider and state == "stopped":
+        if code == _SYSMON_STATE and "sysmon" in provider and state == "stopped":
             service, stopped = "Sysmon", True
         defender = "defender" in provider and code in self.config.defender_disabled_codes
         if not (defender or (stopped and service and _first([service.lower()], self.config.security_services))):
@@ -334,6 +334,8 @@ class PolicyViolationDetector(PolicyDetector[ViolationsState]):
         return []
 
 
+_SERVICE_STATE, _START_TYPE = "7036", "7040"  # System: a service changed state / start type
+_SYSMON_STATE = "4"  # Sysmon: the service state changed
 _CREATED = frozenset({"user-account-created", "user-created", "add_user"})
 _ADDED_TO_GROUP = frozenset({"added-member-to-group", "added-user-to-group"})
 _ACCOUNT_ACTIONS = _CREATED | _ADDED_TO_GROUP
