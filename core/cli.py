@@ -192,5 +192,31 @@ def _progress() -> Progress:
                     console=console)  # fmt: skip
 
 
+def main() -> None:
+    """The `vigil` entry point: a store that cannot be reached is one line on stderr and exit 3, not a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        if (where := _unreachable(exc)) is None:
+            raise
+        settings = get_settings()
+        address = settings.es_url if where == "Elasticsearch" else settings.kafka_bootstrap
+        Console(stderr=True).print(f"[red]vigil: cannot reach {where} at {address}[/] ({type(exc).__name__}: {exc}); "
+                                   "set VIGIL_ES_URL / VIGIL_KAFKA_BOOTSTRAP, or start the local stack with "
+                                   "`vigil stack up`")  # fmt: skip
+        raise SystemExit(3) from None
+
+
+def _unreachable(exc: Exception) -> str | None:
+    # Imported here: `vigil --help` must not pay for the clients.
+    from elastic_transport import ConnectionError as EsConnectionError
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    if isinstance(exc, EsConnectionError):
+        return "Elasticsearch"
+    # kafka-python 3 raises KafkaTimeoutError("Unable to bootstrap from …") when no broker answers.
+    return "Kafka" if isinstance(exc, KafkaConnectionError | KafkaTimeoutError) else None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -15,15 +15,28 @@ import typer
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
+from typer.core import TyperGroup
 
 from core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+    from typer._click import Command, Context  # typer 0.29 vendors click: its group API takes these
 
     from detectors.hunt.convert import Conversion
 
-hunt_app = typer.Typer(help="Hunts: Sigma rules as Elasticsearch queries over logs-* (on demand or scheduled).")
+class _RunByDefault(TyperGroup):
+    """`vigil hunt RULE --from … --to …` is `vigil hunt run RULE …`: the form the operators' runbooks use."""
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+hunt_app = typer.Typer(cls=_RunByDefault,
+                       help="Hunts: Sigma rules as Elasticsearch queries over logs-* (on demand or scheduled). "
+                            "`vigil hunt RULE --from … --to …` is short for `vigil hunt run RULE …`.")  # fmt: skip
 stderr = Console(stderr=True)
 
 RuleDirs = Annotated[
