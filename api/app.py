@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastA
     app.state.settings = settings
     app.state.tokens = store
     app.state.rules = RuleCatalog(settings)  # built on the first /rules request, then kept
-    app.state.hunts = HuntCatalog(settings)  # converted on the first /hunts request, then kept
+    app.state.hunts = HuntCatalog(app.state.rules)  # converted on the first /hunts request, then kept
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(ApiError, _api_error)

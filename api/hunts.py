@@ -10,18 +10,20 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 from kafka import KafkaProducer
 
 from api.errors import BackendUnavailable, NotFound
+from api.rules import RuleCatalog
 from core.settings import Settings
-from detectors.hunt.convert import Conversion, load_conversion
+from detectors.hunt.convert import Conversion, convert_loaded
 from detectors.hunt.run import HuntResult, hunt
 from detectors.pipeline import alerting_settings
 
 
 class HuntCatalog:
-    """Rules loaded and converted on first use (tens of seconds for the SigmaHQ set), then kept; the field
-    names are validated against what Elasticsearch holds then. Rule files changed on disk show after a restart."""
+    """The rules catalogue's parsed rules, converted on first use (tens of seconds for the SigmaHQ set),
+    then kept; the field names are validated against what Elasticsearch holds then. Rule files changed on
+    disk show after a restart."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, rules: RuleCatalog) -> None:
+        self.rules = rules
         self._conversion: Conversion | None = None
         self._lock = threading.Lock()
 
@@ -29,7 +31,7 @@ class HuntCatalog:
         with self._lock:
             if self._conversion is None:
                 try:
-                    self._conversion = load_conversion(self.settings.sigma_rule_dirs, es)[0]
+                    self._conversion = convert_loaded(self.rules.loaded(), es)
                 except (ApiError, TransportError) as exc:
                     raise BackendUnavailable(f"Elasticsearch could not validate the hunt queries: {exc}") from exc
             return self._conversion

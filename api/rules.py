@@ -22,24 +22,36 @@ from core.names import RULE_STATE_INDEX
 from core.settings import Settings
 from detectors.rule_state import read_rule_states
 from detectors.sigma.engine import SigmaEngine
+from detectors.sigma.loader import LoadedRules
 from detectors.sigma.regression import sample_event
 
 
 class RuleCatalog:
-    """The configured rule dirs, loaded and compiled on first use (seconds for the SigmaHQ set), then
-    kept: one engine per app, not per request. Rule files changed on disk show after a restart."""
+    """The configured rule dirs, parsed and compiled on first use (seconds for the SigmaHQ set), then
+    kept: one engine per app, not per request. The parse is shared with the hunt conversion
+    (`api/hunts.HuntCatalog`): ~6.6 s and a second copy of 3,754 parsed rules saved. Rule files changed on
+    disk show after a restart."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._loaded: LoadedRules | None = None
         self._engine: SigmaEngine | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # engine() holds it while loaded() takes it again
+
+    def loaded(self) -> LoadedRules:
+        with self._lock:  # concurrent first requests parse once
+            if self._loaded is None:
+                from detectors.stream import load_configured_rules  # heavy: pySigma
+
+                self._loaded = load_configured_rules(self.settings)
+            return self._loaded
 
     def engine(self) -> SigmaEngine:
-        with self._lock:  # concurrent first requests build it once
+        with self._lock:
             if self._engine is None:
-                from detectors.stream import build_engine  # heavy: pySigma and the compiler
+                from detectors.stream import build_engine  # heavy: the compiler
 
-                self._engine = build_engine(self.settings)
+                self._engine = build_engine(self.settings, self.loaded())
             return self._engine
 
 

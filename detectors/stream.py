@@ -43,6 +43,7 @@ from detectors.checkpoint import Checkpoint, CheckpointStore
 from detectors.pipeline import DetectionPipeline, DetectorFactory, alerting_settings, no_detectors, rule_index
 from detectors.rule_state import RuleSwitch, rules_summary, store_rules_summary
 from detectors.sigma.engine import SigmaEngine
+from detectors.sigma.loader import LoadedRules, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_engine(settings: Settings) -> SigmaEngine:
-    """Load and compile the configured rule dirs once, then freeze them out of the cyclic GC's scans.
-
-    A worker without rules would run and never alert: no rule dir, or a missing one, is a config error."""
+def load_configured_rules(settings: Settings) -> LoadedRules:
+    """Parse the configured rule dirs. A worker without rules would run and never alert: no rule dir,
+    or a missing one, is a config error."""
     missing = [str(d) for d in settings.sigma_rule_dirs if not d.exists()]
     if not settings.sigma_rule_dirs or missing:
         raise ConfigError(f"Sigma rule directories missing: {missing or 'none configured'}; "
                           "set VIGIL_SIGMA_RULE_DIRS to a JSON list of SigmaHQ rule folders")  # fmt: skip
-    engine = SigmaEngine.from_paths(settings.sigma_rule_dirs)
+    return load_rules(list(settings.sigma_rule_dirs))
+
+
+def build_engine(settings: Settings, loaded: LoadedRules | None = None) -> SigmaEngine:
+    """Compile the configured rules (parsed here unless `loaded` is given) once, then freeze them out of
+    the cyclic GC's scans."""
+    engine = SigmaEngine.from_loaded(loaded or load_configured_rules(settings))
     gc.collect()
     gc.freeze()
     report = engine.report()

@@ -182,11 +182,18 @@ def load_conversion(
 ) -> tuple[Conversion, LoadedRules]:
     """Load the rule files, convert (all, or `rule_ids`), validate against Elasticsearch when given."""
     loaded = load_rules(list(rule_paths))
+    return convert_loaded(loaded, es, rule_ids), loaded
+
+
+def convert_loaded(
+    loaded: LoadedRules, es: Elasticsearch | None, rule_ids: Collection[str] | None = None
+) -> Conversion:
+    """Convert rules already parsed (the API shares one parse with its rules engine); rules are not mutated."""
     rules = [(i, r) for i, r in loaded.rules if rule_ids is None or i.id in rule_ids]
     conversion = convert_rules(rules, field_names(es) if es is not None else None)
     if es is not None:
         conversion = validate(es, conversion, sources={i.id: r for i, r in rules})
-    return conversion, loaded
+    return conversion
 
 
 def validate(
