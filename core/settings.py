@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     hunt_interval_s: float = Field(default=300, gt=0)
     hunt_overlap_s: float = Field(default=120, ge=0)
     hunt_lookback_s: float | None = Field(default=None, gt=0)
+    # Hunt jobs (POST /hunts, api/hunt_jobs.py): run in the API process, a few at a time; each writes its
+    # progress and a heartbeat every `hunt_job_heartbeat_s`; one silent for `hunt_job_stale_s` reads as failed.
+    hunt_jobs_max_running: int = Field(default=2, ge=1)
+    hunt_job_page_size: int = Field(default=1000, ge=1, le=10_000)
+    hunt_job_heartbeat_s: float = Field(default=5.0, gt=0)
+    hunt_job_stale_s: float = Field(default=120.0, gt=0)
 
     syslog_host: str = "127.0.0.1"
     syslog_udp_port: int = 5514
