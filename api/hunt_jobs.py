@@ -115,6 +115,8 @@ class HuntJobs:
     def list(self, status: JobStatus | None, size: int) -> tuple[list[HuntJob], int]:
         """Newest first; `status` as the jobs read (a stale running job counts as failed)."""
         try:
+            if self.es.indices.exists(index=HUNT_JOBS_INDEX):
+                self.es.indices.refresh(index=HUNT_JOBS_INDEX)  # a list agrees with the jobs read one by one
             found = self.es.search(index=HUNT_JOBS_INDEX, query=self._status_query(status), size=size,
                                    sort=[{"created_at": "desc"}], track_total_hits=True,
                                    ignore_unavailable=True)["hits"]  # fmt: skip
