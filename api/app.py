@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from elasticsearch import ApiError as EsApiError
+from elasticsearch import TransportError
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse
 from api.backends import Backends
 from api.console import install_console
 from api.errors import ApiError
+from api.hunt_jobs import HuntJobs
 from api.hunts import HuntCatalog
 from api.routes import (
     alerts,
@@ -73,9 +76,15 @@ def create_app(settings: Settings, *, tokens: TokenStore | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.backends = Backends(settings)
+        app.state.hunt_jobs = HuntJobs(app.state.backends.es, settings)
+        try:
+            app.state.hunt_jobs.fail_stale()  # jobs whose process died read failed; recorded so now
+        except (EsApiError, TransportError) as exc:  # the API comes up without Elasticsearch (see /health)
+            log.warning("stale hunt jobs not checked at start-up: %s", exc)
         try:
             yield
         finally:
+            app.state.hunt_jobs.close()  # before the connections it uses are closed
             app.state.backends.close()
 
     app = FastAPI(

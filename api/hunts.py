@@ -1,20 +1,16 @@
-"""The hunt API's backend: the configured rules converted once per app (Lucene queries and engine hunts),
-and one rule hunted over a past range through `detectors.hunt.run.hunt`, as `vigil hunt run` does."""
+"""The hunt API's catalogue: the configured rules converted once per app (Lucene queries and engine hunts),
+and the rule a hunt job asks for (the jobs themselves: `api/hunt_jobs.py`)."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from kafka import KafkaProducer
 
 from api.errors import BackendUnavailable, NotFound
 from api.rules import RuleCatalog
-from core.settings import Settings
-from detectors.hunt.convert import Conversion, convert_loaded
-from detectors.hunt.run import HuntResult, hunt
-from detectors.pipeline import alerting_settings
+from detectors.hunt.convert import Conversion, HuntQuery, convert_loaded
+from detectors.sigma.loader import RuleInfo
 
 
 class HuntCatalog:
@@ -37,22 +33,11 @@ class HuntCatalog:
             return self._conversion
 
 
-def run_hunt(
-    conversion: Conversion,
-    es: Elasticsearch,
-    producer: KafkaProducer | None,
-    settings: Settings,
-    rule_id: str,
-    start: datetime,
-    end: datetime,
-) -> HuntResult:
+def hunted_rule(conversion: Conversion, rule_id: str) -> tuple[HuntQuery, RuleInfo]:
+    """The rule's hunt, or 404 saying why it is not hunted."""
     query = conversion.queries.get(rule_id)
     if query is None:
         skip = next((s for s in conversion.skipped if s.rule_id == rule_id), None)
         why = f"not hunted ({skip.kind}): {skip.reason}" if skip else "no such rule in the rule dirs"
         raise NotFound(f"rule {rule_id!r}: {why}")
-    try:
-        return hunt(es, producer, query, conversion.rules[rule_id], start, end, now=datetime.now(UTC),
-                    settings=alerting_settings(settings), dry_run=producer is None)  # fmt: skip
-    except (ApiError, TransportError) as exc:
-        raise BackendUnavailable(f"the hunt's search failed: {exc}") from exc
+    return query, conversion.rules[rule_id]

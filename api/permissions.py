@@ -45,6 +45,7 @@ class Permission(StrEnum):
     MANAGE_ACCESS = "access:manage"
     VERIFY_INTEGRITY = "integrity:verify"
     RUN_HUNTS = "hunts:run"
+    READ_HUNTS = "hunts:read"
 
 
 PERMISSIONS: dict[Permission, frozenset[Role]] = {
@@ -90,6 +91,8 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.VERIFY_INTEGRITY: frozenset({Role.ADMIN, Role.AUDITOR}),
     # A retro-hunt reads logs (audited like a search) and raises alerts as the stream would: the log readers.
     Permission.RUN_HUNTS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
+    # Hunt jobs (counts, alert ids, who ran them): for those who may run them. A denial is not a log read.
+    Permission.READ_HUNTS: frozenset({Role.ADMIN, Role.OFFICER, Role.RESPONDER}),
 }
 
 # Reads that land in the audit trail, granted or denied: a denied attempt is overreach (越权) to review.

@@ -15,6 +15,7 @@ from core.names import (
     ENTITIES_INDEX,
     EVIDENCE_PREFIX,
     HOLDS_INDEX,
+    HUNT_JOBS_INDEX,
     INCIDENTS_INDEX,
     LEDGER_INDEX,
     REPORTS_INDEX,
@@ -288,4 +289,24 @@ def install_entities_template(es: Elasticsearch, settings: Settings) -> None:
         priority=500,
         template={"settings": small_index_settings(settings),
                   "mappings": ENTITIES_MAPPINGS},
+    )  # fmt: skip
+
+
+# `vigil-hunt-jobs` (api.models.hunts.HuntJob, `_id` = job id): on-demand hunts run by the API. Listed by status
+# and creation time, found stale by heartbeat; the counts and alert ids are stored, not indexed.
+HUNT_JOB_PROPERTIES: dict[str, Any] = {
+    "id": KEYWORD, "rule_id": KEYWORD, "evaluation": KEYWORD, "status": KEYWORD, "dry_run": {"type": "boolean"},
+    "cancel_requested": {"type": "boolean"}, "from": DATE, "to": DATE, "created_at": DATE, "started_at": DATE,
+    "finished_at": DATE, "heartbeat_at": DATE, "requested_by": {"properties": {"name": KEYWORD, "role": KEYWORD}},
+}  # fmt: skip
+
+
+def install_hunt_jobs_template(es: Elasticsearch, settings: Settings) -> None:
+    """Before the API first writes `vigil-hunt-jobs` (a few jobs a day: one shard)."""
+    es.indices.put_index_template(
+        name="vigil-hunt-jobs",
+        index_patterns=[HUNT_JOBS_INDEX],
+        priority=500,
+        template={"settings": small_index_settings(settings),
+                  "mappings": {"dynamic": False, "properties": HUNT_JOB_PROPERTIES}},
     )  # fmt: skip

@@ -56,6 +56,7 @@ RETENTION_LOG_INDEX = "vigil-retention-log"
 RULE_STATE_INDEX = "vigil-rule-state"
 RULES_SUMMARY_ID = "rules-summary"  # the `vigil-reports` document of the rules the detectors run
 RUNS_INDEX = "vigil-scheduler-runs"
+HUNT_JOBS_INDEX = "vigil-hunt-jobs"
 
 
 def day_suffix(ts: datetime) -> str:

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     hunt_interval_s: float = Field(default=300, gt=0)
     hunt_overlap_s: float = Field(default=120, ge=0)
     hunt_lookback_s: float | None = Field(default=None, gt=0)
+    # Hunt jobs (POST /hunts, api/hunt_jobs.py): run in the API process, a few at a time; each writes its
+    # progress and a heartbeat every `hunt_job_heartbeat_s`; one silent for `hunt_job_stale_s` reads as failed.
+    hunt_jobs_max_running: int = Field(default=2, ge=1)
+    hunt_job_page_size: int = Field(default=1000, ge=1, le=10_000)
+    hunt_job_heartbeat_s: float = Field(default=5.0, gt=0)
+    hunt_job_stale_s: float = Field(default=120.0, gt=0, validate_default=True)
 
     syslog_host: str = "127.0.0.1"
     syslog_udp_port: int = 5514
@@ -144,6 +150,16 @@ class Settings(BaseSettings):
     playbook_actions_file: Path | None = None  # containment webhooks and commands (playbooks.actions)
     playbook_tick_s: Annotated[float, Field(gt=0)] = 1.0  # how often due timers are looked for
     console_url: str | None = None  # links in notifications: <console_url>/incidents/<id>
+
+    @field_validator("hunt_job_stale_s")
+    @classmethod
+    def _stale_after_heartbeats(cls, stale: float, info: ValidationInfo) -> float:
+        # A job is judged dead on its heartbeats: a window under a few of them fails live jobs.
+        beat = info.data.get("hunt_job_heartbeat_s")  # absent when it failed its own check
+        if beat is not None and stale < 3 * beat:
+            raise ValueError(f"must be at least 3 heartbeats (3 x hunt_job_heartbeat_s = {3 * beat:g} s), "
+                             f"not {stale:g}")
+        return stale
 
     @field_validator("timezone")
     @classmethod

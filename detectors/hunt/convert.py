@@ -77,12 +77,23 @@ class HuntQuery(BaseModel):
     logsource: dict[str, Any]
     refused: NotConverted | None = Field(default=None, description="engine hunts: why the Lucene backend refused")
     _engine: SigmaEngine | None = PrivateAttr(default=None)  # engine hunts: the one-rule stream engine
+    _source: tuple[RuleInfo, SigmaRule] | None = PrivateAttr(default=None)  # engine hunts: what it compiled
 
     @classmethod
-    def engine_hunt(cls, engine: SigmaEngine, logsource: dict[str, Any], refused: NotConverted) -> HuntQuery:
+    def engine_hunt(
+        cls, engine: SigmaEngine, logsource: dict[str, Any], refused: NotConverted, source: tuple[RuleInfo, SigmaRule]
+    ) -> HuntQuery:
         query = cls(rule_id=refused.rule_id, evaluation="engine", logsource=logsource, refused=refused)
         query._engine = engine
+        query._source = source
         return query
+
+    @property
+    def source(self) -> tuple[RuleInfo, SigmaRule]:
+        """An engine hunt's parsed rule, to compile it again beside others (`group.py`)."""
+        if self._source is None:
+            raise SigmaEngineError(f"hunt of {self.rule_id} has no parsed rule: only engine hunts keep theirs")
+        return self._source
 
     def query(self) -> dict[str, Any]:
         if self.evaluation == "engine":
@@ -168,7 +179,8 @@ def engine_hunt(info: RuleInfo, rule: SigmaRule, refused: NotConverted) -> HuntQ
     if not engine.rules:
         why = engine.skipped[0]
         return _skip(info, why.reason.value, f"{refused.reason}; the stream does not run it either: {why.detail}")
-    return HuntQuery.engine_hunt(engine, engine_logsource_filter(ls.route_rule(info.logsource).keys), refused)
+    logsource = engine_logsource_filter(ls.route_rule(info.logsource).keys)
+    return HuntQuery.engine_hunt(engine, logsource, refused, (info, rule))
 
 
 def field_names(es: Elasticsearch, index: str = LOGS_PATTERN) -> FieldNames:

@@ -13,6 +13,9 @@ its alerting state (open suppression windows) and the event ids already counted 
 one JSON file per rule, replaced atomically. A failed rule keeps its old checkpoint, so its next pass
 covers the failed window again.
 
+Engine hunts with the same log-source filter are walked once per pass for the whole group (`group.py`):
+one read of Sysmon event 3 for the 16 CIDR rules, not 16. Lucene hunts run one query per rule.
+
 Rule state. A pass re-reads `vigil-rule-state` when due (`detectors/rule_state.py`). A disabled rule is
 not searched, and its checkpoint moves on to the pass's end, so enabling it again does not alert on
 what happened while it was off (as in the stream, whose matches of a disabled rule are dropped).
@@ -37,8 +40,10 @@ from core.files import write_atomic
 from core.settings import Settings
 from detectors.alerting import AlertingSettings
 from detectors.hunt.convert import Conversion
+from detectors.hunt.group import EngineGroup, engine_groups, group_engine, run_group
 from detectors.hunt.run import Hunter, HuntResult, Scope, send_alerts
 from detectors.rule_state import RuleSwitch
+from detectors.sigma.engine import SigmaEngine
 
 log = logging.getLogger(__name__)
 
@@ -134,43 +139,95 @@ class HuntScheduler:
         self.clock = clock
         self.scope = scope
         self.switch = switch  # None: every rule enabled
-        self.metrics: Counter[str] = Counter()
+        self.metrics: Counter[str] = Counter()  # scans: walks over Elasticsearch; scanned: events they read
+        self._engines: dict[frozenset[str], SigmaEngine] = {}  # an engine group's members → their engine
         self.stop_event = threading.Event()
 
     def run_pass(self, rule_ids: Iterable[str] | None = None) -> list[HuntResult]:
-        """One pass of every converted rule (or of `rule_ids`); a rule that fails is counted, logged,
-        and retried over the same window by the next pass (its checkpoint does not move)."""
+        """One pass of every converted rule (or of `rule_ids`); a rule (or an engine group) that fails is
+        counted, logged, and retried over the same window by the next pass (its checkpoint does not move)."""
         now = self.clock()
         results: list[HuntResult] = []
         if self.switch is not None:
             self.switch.refresh()
+        enabled: list[str] = []
         for rule_id in rule_ids or self.conversion.queries:
             if self.switch is not None and not self.switch.enabled(rule_id):
                 self._pass_over(rule_id, now)
-                continue
+            else:
+                enabled.append(rule_id)
+        for rule_id in (r for r in enabled if self.conversion.queries[r].evaluation == "lucene"):
             try:
                 results.append(self._run_rule(rule_id, now))
             except (ApiError, TransportError) as exc:
                 self.metrics["rule_errors"] += 1
                 log.warning("hunt of rule %s failed, retried next pass: %s", rule_id, exc)
+        for group in engine_groups(self.conversion, enabled):
+            for window, members in self._by_window(group.rule_ids, now).items():
+                try:
+                    results.extend(self._run_group(group, members, window, now))
+                except (ApiError, TransportError) as exc:
+                    self.metrics["rule_errors"] += len(members)
+                    log.warning("engine hunt of %d rule(s) (%s...) failed, retried next pass: %s", len(members),
+                                members[0], exc)  # fmt: skip
         self.metrics["passes"] += 1
         return results
 
-    def _run_rule(self, rule_id: str, now: datetime) -> HuntResult:
-        saved = self.store.load(rule_id)
+    def _by_window(self, rule_ids: Iterable[str], now: datetime) -> dict[tuple[datetime, datetime], list[str]]:
+        """Rules of one group by their pass window: the same in every pass where they all ran the last one
+        (same `last_end`); a rule new to the schedule reaches back differently and walks on its own once,
+        so no rule is searched outside its own window."""
+        windows: dict[tuple[datetime, datetime], list[str]] = {}
+        for rule_id in rule_ids:
+            saved = self.store.load(rule_id)
+            windows.setdefault(pass_window(now, saved.last_end if saved else None, self.settings), []).append(rule_id)
+        return windows
+
+    def _hunter(self, rule_id: str, saved: HuntCheckpoint | None) -> Hunter:
         hunter = Hunter(self.conversion.queries[rule_id], self.conversion.rules[rule_id], self.alerting)
         if saved is not None:
             hunter.restore(saved.state)
+        return hunter
+
+    def _run_rule(self, rule_id: str, now: datetime) -> HuntResult:
+        saved = self.store.load(rule_id)
+        hunter = self._hunter(rule_id, saved)
         start, end = pass_window(now, saved.last_end if saved else None, self.settings)
         result = hunter.run(self.es, start, end, now, by_ingested=True, scope=self.scope,
                             page_size=self.settings.page_size)  # fmt: skip
-        send_alerts(self.producer, result.alerts)
-        self.producer.flush()  # Kafka has the alerts before the window counts as done
-        self.store.save(HuntCheckpoint(rule_id=rule_id, last_end=end, written_at=now, state=hunter.snapshot()))
-        self.metrics["events"] += result.new_events
-        self.metrics["alerts_sent"] += len(result.alerts)
-        self.metrics["rule_errors_on_events"] += result.rule_errors
+        self._done([(hunter, result)], now)
         return result
+
+    def _run_group(
+        self, group: EngineGroup, members: list[str], window: tuple[datetime, datetime], now: datetime
+    ) -> list[HuntResult]:
+        """One walk over the group's log source for `members` (one rule alone: its own one-rule engine)."""
+        if len(members) == 1:
+            return [self._run_rule(members[0], now)]
+        key = frozenset(members)
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = self._engines[key] = group_engine(self.conversion, members)
+        hunters = {rule_id: self._hunter(rule_id, self.store.load(rule_id)) for rule_id in members}
+        start, end = window
+        results = run_group(self.es, hunters, engine, group.logsource, start, end, now, by_ingested=True,
+                            scope=self.scope, page_size=self.settings.page_size)  # fmt: skip
+        self._done([(hunters[r.rule_id], r) for r in results], now)
+        return results
+
+    def _done(self, runs: list[tuple[Hunter, HuntResult]], now: datetime) -> None:
+        """One walk's alerts flushed to Kafka before any of its rules' windows counts as done."""
+        for _, result in runs:
+            send_alerts(self.producer, result.alerts)
+        self.producer.flush()
+        for hunter, result in runs:
+            self.store.save(HuntCheckpoint(rule_id=result.rule_id, last_end=result.end, written_at=now,
+                                           state=hunter.snapshot()))  # fmt: skip
+            self.metrics["events"] += result.new_events
+            self.metrics["alerts_sent"] += len(result.alerts)
+            self.metrics["rule_errors_on_events"] += result.rule_errors
+        self.metrics["scans"] += 1
+        self.metrics["scanned"] += runs[0][1].scanned
 
     def _pass_over(self, rule_id: str, now: datetime) -> None:
         """A disabled rule: its window moves on unsearched (its alerting state is kept as it was)."""

@@ -43,6 +43,7 @@ def test_the_table() -> None:
         (Role.ADMIN, Permission.MANAGE_ACCESS),
         (Role.ADMIN, Permission.VERIFY_INTEGRITY), (Role.AUDITOR, Permission.VERIFY_INTEGRITY),
         *((role, Permission.RUN_HUNTS) for role in (Role.ADMIN, Role.OFFICER, Role.RESPONDER)),
+        *((role, Permission.READ_HUNTS) for role in (Role.ADMIN, Role.OFFICER, Role.RESPONDER)),
     }  # fmt: skip
     assert {key for key, ok in matrix.items() if ok} == expected_true
 
