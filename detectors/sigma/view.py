@@ -371,16 +371,18 @@ def _both_spellings(values: dict[str, Any], access_keys: tuple[str, ...], guid_k
     """Access-right codes and GUIDs as logged *and* in the other spellings: a list value, any element matches."""
     for key in access_keys:
         value = values.get(key)
-        if value.__class__ is str and "%%" in value:
-            names = [ACCESS_RIGHTS[code] for code in value.split() if code in ACCESS_RIGHTS]
-            if names:
-                values[key] = (value, " ".join(names))
+        if value.__class__ is str:
+            values[key] = _ACCESS_SPELLINGS[value]
     for key in guid_keys:
         value = values.get(key)
         if value.__class__ is str:
-            forms = guid_forms(value)
-            if forms:
-                values[key] = forms
+            values[key] = _GUID_SPELLINGS[value]
+
+
+def access_spellings(value: str) -> str | tuple[str, str]:
+    """`%%4416 %%4417` → (the value, `ReadData (or ListDirectory) WriteData (or AddFile)`); else the value."""
+    names = [ACCESS_RIGHTS[code] for code in value.split() if code in ACCESS_RIGHTS] if "%%" in value else []
+    return (value, " ".join(names)) if names else value
 
 
 def guid_forms(value: str) -> tuple[str, ...] | None:
@@ -389,6 +391,30 @@ def guid_forms(value: str) -> tuple[str, ...] | None:
     if len(bare) != 36 or _GUID.fullmatch(bare) is None:
         return None
     return tuple(dict.fromkeys((value, bare, "{" + bare + "}", "%{" + bare + "}")))
+
+
+class _Spellings(dict[str, Any]):
+    """Value → its spellings, computed once per distinct value (a stream repeats a few hundred AccessLists and
+    object types); bounded like `_NormalNames`, as the values come from the events."""
+
+    __slots__ = ("_spell",)
+    _spell: Callable[[str], Any]
+
+    def __missing__(self, value: str) -> Any:
+        found = self._spell(value)
+        if len(self) < _MAX_NAMES:
+            self[value] = found
+        return found
+
+
+def _spellings(spell: Callable[[str], Any]) -> _Spellings:
+    cache = _Spellings()
+    cache._spell = spell
+    return cache
+
+
+_ACCESS_SPELLINGS = _spellings(access_spellings)
+_GUID_SPELLINGS = _spellings(lambda value: guid_forms(value) or value)
 
 
 def _keywords_hex(names: Any) -> str | None:
