@@ -21,6 +21,8 @@ WORKDIR /src
 # .dockerignore keeps out the local stack's jars (stack/lib), var/, tests and caches.
 COPY . .
 RUN /opt/vigil/bin/pip install .
+# Vigil's Sigma rule pack is package data (detectors/rules/vigil): refuse an image built without it.
+RUN test -n "$(ls /opt/vigil/lib/python3.11/site-packages/detectors/rules/vigil/*.yml)"
 # The Sigma field view compiled by mypyc into the installed package (detectors/sigma/native.py); mypy
 # and the compiler are build-time only.
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/* \

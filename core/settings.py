@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
 
+# Vigil's own Sigma rules, shipped in the package (pyproject package-data): the SigmaHQ gaps measured on
+# real attack recordings (docs/attack-coverage.md). Subfolders (correlation/) are loaded too.
+VIGIL_RULES = Path(__file__).resolve().parents[1] / "detectors" / "rules" / "vigil"
+
 # Policy rule 1: run logs and user logs are kept at least 60 days. A floor, not a default to lower.
 RETENTION_FLOOR_DAYS = 60
 
@@ -82,7 +86,9 @@ class Settings(BaseSettings):
     policy_file: Path | None = None  # policy detector thresholds (YAML); else the defaults
     correlation_allowance_s: float = Field(default=300, ge=0, description="late events a correlation window accepts")
     alerts_group: str = "vigil-alert-store"
-    sigma_rule_dirs: list[Path] = Field(default_factory=lambda: default_rule_dirs())
+    # VIGIL_RULES_DIR: Vigil's rule pack elsewhere (a site's edited copy); VIGIL_SIGMA_RULE_DIRS replaces every dir.
+    rules_dir: Path = VIGIL_RULES
+    sigma_rule_dirs: list[Path] = Field(default_factory=lambda data: default_rule_dirs(data["rules_dir"]))
     alert_suppression_s: float = Field(default=600, ge=0, description="repeats of a rule+entity inside it merge")
     alert_suppression_by_rule: dict[str, float] = Field(default_factory=dict)
     alert_rate_cap: int = Field(default=100, ge=1, description="new alerts per rule per window before one flood alert")
@@ -191,11 +197,12 @@ class Settings(BaseSettings):
         return path
 
 
-def default_rule_dirs() -> list[Path]:
-    """The SigmaHQ folders of `../shared/datasets/sigma` beside the repository, those that exist."""
+def default_rule_dirs(vigil: Path = VIGIL_RULES) -> list[Path]:
+    """Vigil's rule pack first, then the SigmaHQ folders of `../shared/datasets/sigma` beside the
+    repository: those that exist (an installed image has only the pack)."""
     root = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sigma"
     names = ("rules", "rules-threat-hunting", "rules-emerging-threats")
-    return [root / name for name in names if (root / name).is_dir()]
+    return [d for d in (vigil, *(root / name for name in names)) if d.is_dir()]
 
 
 @lru_cache(maxsize=1)

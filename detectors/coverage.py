@@ -2,6 +2,9 @@
 (`T1070.001-Clear Windows event logs/…`), does the forensic replay raise an alert tagged with that
 technique, a sub-technique of it, or its parent? Each file is replayed on its own, through the same
 pipeline as the stream (`detectors.replay`), so one file's alerts never count for another.
+
+The folder names follow an older ATT&CK release than the SigmaHQ rules, which moved a few techniques
+to new ids. Those are mapped (`RENUMBERED`) and the rows they cover are marked as such in the table.
 """
 
 from __future__ import annotations
@@ -17,6 +20,18 @@ from pydantic import BaseModel
 from detectors.pipeline import DetectionPipeline
 from detectors.replay import read_events, replay
 
+# Old id → the id SigmaHQ's rules now tag the same technique with. Only moves whose rules leave no doubt:
+# T1685.005 is on "Eventlog Cleared", "Security Eventlog Cleared"; T1685.006 on "Linux Logs Clearing
+# Attempts", "Syslog Clearing or Removal"; T1685.001 on "Audit Policy Tampering Via Auditpol", "Disable
+# Windows Event Logging Via Registry"; T1686 (.003 Windows) on "Disable Windows Firewall by Registry",
+# "Firewall Disabled via Netsh.EXE", "UFW Disable Attempt". T1562.001 (Disable or Modify Tools) is not
+# mapped: its rules went to the T1685 parent and to several sub-techniques.
+RENUMBERED = {
+    "attack.t1070.001": "attack.t1685.005",
+    "attack.t1070.002": "attack.t1685.006",
+    "attack.t1562.002": "attack.t1685.001",
+    "attack.t1562.004": "attack.t1686",
+}
 _TECHNIQUE = re.compile(r"^(T\d{4})(?:\.(\d{3}))?\b", re.IGNORECASE)
 
 
@@ -27,6 +42,7 @@ class CoverageRow(BaseModel):
     alerts: int
     matching: list[str]  # rule titles whose alerts carry the technique (or its parent / a sub-technique)
     raised: list[str]  # every ATT&CK technique the file's alerts carry
+    renumbered: bool = False  # covered only under the technique's newer id (`RENUMBERED`)
 
     @property
     def covered(self) -> bool:
@@ -60,15 +76,23 @@ def coverage(
             progress(path)
         result = replay(read_events([path], "auto", ZoneInfo("UTC")), pipeline())
         hits = [a for a in result.alerts if any(technique_matches(t, technique) for t in a.attack)]
+        newer, renumbered = RENUMBERED.get(technique), False
+        if not hits and newer is not None:
+            hits = [a for a in result.alerts if any(technique_matches(t, newer) for t in a.attack)]
+            renumbered = bool(hits)
         matching = sorted({a.rule.title for a in hits})
         raised = Counter(t for a in result.alerts for t in a.attack if re.match(r"attack\.t\d", t))
         rows.append(CoverageRow(file=str(path.relative_to(root)), technique=technique, events=result.events,
-                                alerts=len(result.alerts), matching=matching, raised=sorted(raised)))  # fmt: skip
+                                alerts=len(result.alerts), matching=matching, raised=sorted(raised),
+                                renumbered=renumbered))  # fmt: skip
     return rows
 
 
 def markdown(rows: Sequence[CoverageRow], rules_loaded: int) -> str:
     covered = sum(r.covered for r in rows)
+    renumbered = [r for r in rows if r.covered and r.renumbered]
+    moves = ", ".join(f"{old.removeprefix('attack.').upper()} → {new.removeprefix('attack.').upper()}"
+                      for old, new in RENUMBERED.items())  # fmt: skip
     silent = [r for r in rows if not r.alerts]
     other = [r for r in rows if r.alerts and not r.covered]
     lines = [
@@ -80,17 +104,19 @@ def markdown(rows: Sequence[CoverageRow], rules_loaded: int) -> str:
         "default thresholds and no inventory, and the flatline; `detectors/registry.py`). A file is covered",
         "when an alert carries the folder's technique, a sub-technique of it, or its parent.",
         "",
-        f"**{covered} of {len(rows)} files covered.** Misses, in two kinds:",
+        f"**{covered} of {len(rows)} files covered**, {len(renumbered)} of them under the technique's newer",
+        f"ATT&CK id: the SigmaHQ rules follow a newer release than the folder names, which moved {moves}",
+        "(`detectors/coverage.py`, `RENUMBERED`, with the rules that show each move; those rows say",
+        "*as T…*). Misses, in two kinds:",
         "",
         f"- *no alert at all* ({len(silent)} files; by folder technique: {_by_technique(silent)}): no",
         "  per-event Sigma rule matches these events and no stateful detector fires on them (a single",
         "  recorded attempt is below every counting threshold; judging entitlements needs the organisation's",
         "  inventory, which these third-party recordings do not come with).",
         f"- *other techniques* ({len(other)} files; {_by_technique(other)}): alerts were raised, tagged",
-        "  with other techniques (shown in the last column). Part of this is ATT&CK renumbering: the SigmaHQ",
-        "  rules used here follow a newer ATT&CK release, where e.g. *Clear Windows Event Logs* (T1070.001",
-        "  in the folder names) is tagged `attack.t1685.005`; the table keeps the folders' numbers and does",
-        "  not guess a mapping.",
+        "  with other techniques (shown in the last column): the rule that saw the events names what it",
+        "  saw differently (SPN discovery as Kerberoasting, a service install by the credential dumper it",
+        "  installs), or the technique moved in ways not mapped here (T1562.001 went to T1685).",
         "",
         "| file | technique | events | alerts | covered by | raised techniques |",
         "|---|---|---:|---:|---|---|",
@@ -98,6 +124,8 @@ def markdown(rows: Sequence[CoverageRow], rules_loaded: int) -> str:
     for row in rows:
         technique = row.technique.removeprefix("attack.").upper()
         by = "; ".join(row.matching) if row.matching else ("—" if row.alerts else "no alert")
+        if row.renumbered:
+            by = f"as {RENUMBERED[row.technique].removeprefix('attack.').upper()}: {by}"
         raised = ", ".join(t.removeprefix("attack.").upper() for t in row.raised) or "—"
         name = row.file.replace("|", "\\|")
         lines.append(f"| {name} | {technique} | {row.events} | {row.alerts} | {by} | {raised} |")

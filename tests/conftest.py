@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings
+from core.settings import VIGIL_RULES, Settings
 from detectors.sigma import SigmaEngine
 from stack.local import LocalStack, StackConfig
 from tests.datasets import dataset
@@ -51,6 +51,7 @@ def settings(stack: LocalStack, tmp_path: Path, request: pytest.FixtureRequest) 
 
 @pytest.fixture(scope="session")
 def full_engine() -> SigmaEngine:
-    """Every SigmaHQ rule of the shared datasets, compiled once per session (it takes a while)."""
+    """Vigil's rule pack and every SigmaHQ rule of the shared datasets, as `Settings().sigma_rule_dirs`
+    loads them, compiled once per session (it takes a while)."""
     names = ("rules", "rules-threat-hunting", "rules-emerging-threats")
-    return SigmaEngine.from_paths([dataset("sigma", name) for name in names])
+    return SigmaEngine.from_paths([VIGIL_RULES, *(dataset("sigma", name) for name in names)])

@@ -46,6 +46,7 @@ from detectors.hunt.fields import (
     WindowsHuntFields,
 )
 from detectors.sigma import logsources as ls
+from detectors.sigma.correlation_rules import quiet_rules
 from detectors.sigma.engine import Evaluation, SigmaEngine
 from detectors.sigma.errors import SigmaEngineError
 from detectors.sigma.loader import LoadedRules, RuleInfo, load_rules
@@ -200,9 +201,15 @@ def load_conversion(
 def convert_loaded(
     loaded: LoadedRules, es: Elasticsearch | None, rule_ids: Collection[str] | None = None
 ) -> Conversion:
-    """Convert rules already parsed (the API shares one parse with its rules engine); rules are not mutated."""
-    rules = [(i, r) for i, r in loaded.rules if rule_ids is None or i.id in rule_ids]
+    """Convert rules already parsed (the API shares one parse with its rules engine); rules are not mutated.
+    A rule that only feeds correlations (`generate: false`) is not hunted: its matches are not alerts."""
+    quiet = quiet_rules(loaded.correlations, (info for info, _ in loaded.rules))
+    wanted = [(i, r) for i, r in loaded.rules if rule_ids is None or i.id in rule_ids]
+    inputs = [_skip(i, "correlation-input", "generate: false: it only feeds correlation rules, which the stream "
+                    "evaluates") for i, _ in wanted if i.id in quiet]  # fmt: skip
+    rules = [(i, r) for i, r in wanted if i.id not in quiet]
     conversion = convert_rules(rules, field_names(es) if es is not None else None)
+    conversion = Conversion(conversion.queries, conversion.rules, conversion.skipped + inputs)
     if es is not None:
         conversion = validate(es, conversion, sources={i.id: r for i, r in rules})
     return conversion

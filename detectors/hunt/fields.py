@@ -196,9 +196,7 @@ def _adapt(value: SigmaType) -> list[tuple[bool, SigmaType]]:
         text, inline = regex_to_lucene(str(value.regexp))
         ignore_case = ignore_case or inline
         return [(ignore_case, SigmaRegularExpression(lower_regex(text) if ignore_case else text))]
-    if isinstance(value, SigmaNull):  # the stream's null is "absent or empty" (special.py)
-        return [(False, value), (False, SigmaString(""))]
-    if isinstance(value, SigmaNumber | SigmaBool | SigmaExists):
+    if isinstance(value, SigmaNumber | SigmaNull | SigmaBool | SigmaExists):
         return [(False, value)]
     # compare (lt/gt on keyword would be lexicographic), cidr (keyword, not ip), fieldref, placeholders
     kind = type(value).__name__.removeprefix("Sigma").removesuffix("Expression").lower()

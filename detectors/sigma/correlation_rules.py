@@ -318,6 +318,13 @@ class _Index:
         return replace(rule, rules=tuple(ref(r) for r in rule.rules), aliases=aliases, resolved=True)
 
 
+def quiet_rules(sources: Sequence[CorrelationSource], detections: Iterable[RuleInfo]) -> frozenset[str]:
+    """The detection rules that only feed correlations with `generate: false`: never alerts on their own,
+    also where no correlation runs (the hunts over Elasticsearch)."""
+    parsed = [found for found in map(parse_correlation, sources) if isinstance(found, CorrelationRule)]
+    return resolve_correlations(parsed, detections).quiet
+
+
 def _dependency_order(resolved: dict[str, CorrelationRule], skipped: dict[str, SkippedRule]) -> list[CorrelationRule]:
     """Topological order; rules in a cycle or built on a skipped correlation move to `skipped`."""
     order: list[CorrelationRule] = []

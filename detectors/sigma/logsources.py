@@ -97,6 +97,11 @@ WINDOWS_SERVICES: dict[str, tuple[str, ...]] = {
     "hyper-v-worker": ("microsoft-windows-hyper-v-worker",),
     "kernel-event-tracing": ("microsoft-windows-kernel-eventtracing",),
     "sense": ("microsoft-windows-sense/operational",),
+    # Vigil's own rules (detectors/rules/vigil): the two Remote Desktop logs the Windows parser reads.
+    "terminalservices-remoteconnectionmanager": (
+        "microsoft-windows-terminalservices-remoteconnectionmanager/operational",
+    ),
+    "rdpcorets": ("microsoft-windows-remotedesktopservices-rdpcorets/operational",),
 }  # fmt: skip
 
 # Linux: services by syslog program name; the service `syslog` covers every syslog-framed line.

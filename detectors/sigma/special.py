@@ -39,7 +39,10 @@ _RE_FLAGS = {
     SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
     SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
 }
-_NULLS: tuple[object, ...] = (None, "", [], ())  # what `field: null` accepts
+# What `field: null` accepts: absent, JSON null, no values. Not "": the spec tells an empty value ('')
+# from null, and SigmaHQ rules filter the two apart (the firewall rules' `filter_main_null` beside
+# `filter_optional_no_path: ApplicationPath: ''`), as Elasticsearch does (an indexed "" exists).
+_NULLS: tuple[object, ...] = (None, [], ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,12 +270,13 @@ def test_exists():
     assert not hit(absent, sysmon(Hashes="SHA256=00"))
 
 
-def test_null_matches_absent_or_empty_and_empty_string_matches_empty():
+def test_null_matches_absent_and_empty_string_matches_empty():
+    """The spec's two special values are two tests (rules write `1 of selection_empty*` for either)."""
     null = rule(
         "selection:\n    Image|endswith: '\\a.exe'\nfilter:\n    CommandLine: null\ncondition: selection and filter"
     )
     assert hit(null, sysmon(Image="C:\\a.exe"))
-    assert hit(null, sysmon(Image="C:\\a.exe", CommandLine=""))  # EVTX writes an empty Data element as ""
+    assert not hit(null, sysmon(Image="C:\\a.exe", CommandLine=""))  # an empty Data element is a value
     assert not hit(null, sysmon(Image="C:\\a.exe", CommandLine="a.exe"))
     empty = rule("selection:\n    CommandLine: ''\ncondition: selection")
     assert hit(empty, sysmon(CommandLine=""))
