@@ -605,7 +605,8 @@ def family(channel: str | None, provider: str | None) -> str:
     if (channel or "").lower() == "security":
         return "security"
     lprovider = (provider or "").lower()
-    if lprovider == "mssqlserver" or lprovider.startswith("mssql$"):  # default instance, named instance
+    # default instance, its audit source (SigmaHQ's win_mssql_destructive_query names it), named instances
+    if lprovider in ("mssqlserver", "mssqlserver$audit") or lprovider.startswith("mssql$"):
         return "mssql"
     for needle, name in _FAMILY_NEEDLES:
         if needle in text:
