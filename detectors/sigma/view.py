@@ -7,7 +7,8 @@ names compared case-insensitively (spaces removed, as Sigma writes `Source Name`
 - Windows events: `winlog.event_data` under its original names, the System fields (`EventID`, `Channel`,
   `Provider_Name`, `Computer`, `Level`, `Keywords`...), plus aliases so process_creation rules work on
   Security 4688 (`Image` = `NewProcessName`...; SigmaHQ's windows-audit mapping) and antivirus rules on
-  Defender detections (`Signature` = `ThreatName`).
+  Defender detections (`Signature` = `ThreatName`). Security access-right codes (`%%4417`) and GUIDs
+  (`%{guid}`, `{guid}`) are seen in every spelling rules use (`SPELLED_FIELDS`): a list of the forms.
 - Other events: Sigma's taxonomy names resolved lazily from ECS (`fields.py`), then labels, then any
   ECS dotted path (`process.command_line`) so Vigil's own rules may use ECS names.
 
@@ -17,6 +18,7 @@ Values are read once and cached per view, lower-cased once for the default case-
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -251,8 +253,11 @@ def windows_view(event: EcsEvent | Mapping[str, Any], winlog: Any) -> FieldView:
     values.setdefault("eventid", rec.event_id)
     values.setdefault("channel", rec.channel)
     values.setdefault("provider_name", rec.provider)
-    if lchannel == ls.SECURITY and rec.event_id == "4688":
-        _alias_4688(values)
+    if lchannel == ls.SECURITY:
+        if rec.event_id == "4688":
+            _alias_4688(values)
+        elif rec.event_id in SPELLED_FIELDS:
+            _both_spellings(values, *SPELLED_FIELDS[rec.event_id])
     elif lchannel == ls.DEFENDER and rec.event_id in ls.DEFENDER_DETECTIONS:
         values.setdefault("signature", values.get("threatname"))
         values.setdefault("filename", values.get("path"))
@@ -338,6 +343,78 @@ def _alias_4688(values: dict[str, Any]) -> None:
     if isinstance(pid, str) and pid.lower().startswith("0x"):
         with contextlib.suppress(ValueError):
             values.setdefault("parentprocessid", str(int(pid, 16)))
+
+
+# Access rights arrive as message codes (`%%4416 %%4417`); the Event Viewer shows their names, and SigmaHQ rules
+# are written both ways (`AccessList|contains: '%%4417'`, `AccessList|contains: 'WriteData'`). The names are
+# msobjs.dll's (the table winlogbeat's security module extracted from Windows Server 2019), kept to the codes the
+# rules and the recorded attacks use: standard rights, file rights, process memory read, SAM password policy read.
+ACCESS_RIGHTS = {
+    "%%1537": "DELETE", "%%1538": "READ_CONTROL", "%%1539": "WRITE_DAC", "%%1540": "WRITE_OWNER",
+    "%%1541": "SYNCHRONIZE", "%%1542": "ACCESS_SYS_SEC",
+    "%%4416": "ReadData (or ListDirectory)", "%%4417": "WriteData (or AddFile)",
+    "%%4418": "AppendData (or AddSubdirectory or CreatePipeInstance)", "%%4419": "ReadEA", "%%4420": "WriteEA",
+    "%%4421": "Execute/Traverse", "%%4422": "DeleteChild", "%%4423": "ReadAttributes", "%%4424": "WriteAttributes",
+    "%%4484": "Read from process memory", "%%5392": "ReadPasswordParameters",
+}  # fmt: skip
+# Security event id → (fields holding access-right codes, fields holding one GUID). 4662 writes its GUIDs as
+# `%{bf967aba-…}`, 4719 bare (`0CCE9217-…`); rules write them bare, in braces or as logged.
+SPELLED_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "4656": (("accesslist",), ()), "4661": (("accesslist",), ()), "4663": (("accesslist",), ()),
+    "4674": (("accessmask",), ()), "5140": (("accesslist",), ()), "5145": (("accesslist",), ()),
+    "4662": (("accesslist",), ("objecttype", "objectname")), "4719": ((), ("subcategoryguid",)),
+}  # fmt: skip
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _both_spellings(values: dict[str, Any], access_keys: tuple[str, ...], guid_keys: tuple[str, ...]) -> None:
+    """Access-right codes and GUIDs as logged *and* in the other spellings: a list value, any element matches."""
+    for key in access_keys:
+        value = values.get(key)
+        if value.__class__ is str:
+            values[key] = _ACCESS_SPELLINGS[value]
+    for key in guid_keys:
+        value = values.get(key)
+        if value.__class__ is str:
+            values[key] = _GUID_SPELLINGS[value]
+
+
+def access_spellings(value: str) -> str | tuple[str, str]:
+    """`%%4416 %%4417` → (the value, `ReadData (or ListDirectory) WriteData (or AddFile)`); else the value."""
+    names = [ACCESS_RIGHTS[code] for code in value.split() if code in ACCESS_RIGHTS] if "%%" in value else []
+    return (value, " ".join(names)) if names else value
+
+
+def guid_forms(value: str) -> tuple[str, ...] | None:
+    """`%{guid}`, `{guid}` or `guid` → the value as logged, then the other two forms; None if not one GUID."""
+    bare = value.strip().removeprefix("%").removeprefix("{").removesuffix("}")
+    if len(bare) != 36 or _GUID.fullmatch(bare) is None:
+        return None
+    return tuple(dict.fromkeys((value, bare, "{" + bare + "}", "%{" + bare + "}")))
+
+
+class _Spellings(dict[str, Any]):
+    """Value → its spellings, computed once per distinct value (a stream repeats a few hundred AccessLists and
+    object types); bounded like `_NormalNames`, as the values come from the events."""
+
+    __slots__ = ("_spell",)
+    _spell: Callable[[str], Any]
+
+    def __missing__(self, value: str) -> Any:
+        found = self._spell(value)
+        if len(self) < _MAX_NAMES:
+            self[value] = found
+        return found
+
+
+def _spellings(spell: Callable[[str], Any]) -> _Spellings:
+    cache = _Spellings()
+    cache._spell = spell
+    return cache
+
+
+_ACCESS_SPELLINGS = _spellings(access_spellings)
+_GUID_SPELLINGS = _spellings(lambda value: guid_forms(value) or value)
 
 
 def _keywords_hex(names: Any) -> str | None:

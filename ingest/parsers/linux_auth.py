@@ -39,8 +39,14 @@ _PAM_PREFIX = re.compile(r"(?:pam_(\w+)\(([^:)]*)(?::([^)]*))?\):|\(pam_unix\)|p
 
 def auth_fields(hdr: SyslogHeader) -> Fields | None:
     """ECS fields for an auth-log message; None when a non-auth program logged something unrelated."""
-    program = (hdr.program or "").lower()
-    message = _SOLARIS_ID.sub("", hdr.message, count=1)
+    return message_fields(hdr.program or "", hdr.message)
+
+
+def message_fields(program: str, message: str) -> Fields | None:
+    """ECS fields for one auth message of `program` (`sshd`, `sudo`...), wherever it was logged: syslog, or
+    the Windows OpenSSH event log (`ingest.parsers.windows_fields.openssh`). None as in `auth_fields`."""
+    program = program.lower()
+    message = _SOLARIS_ID.sub("", message, count=1)
     labels: dict[str, str] = {}
     if m := _REPEATED.match(message):  # syslogd's duplicate suppression: the inner message counts N times
         labels["repeat_count"], message = m.group(1), m.group(2)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.names import Category
+from ingest.parsers import linux_auth
 
 Data = Mapping[str, Any]
 Fields = dict[str, Any]
@@ -407,6 +408,74 @@ def rdp_connection(d: Data) -> Fields:  # RdpCoreTS 131: ClientIP "10.0.0.1:5012
             "network": {"transport": (val(d, "ConnType") or "").lower() or None}}  # fmt: skip
 
 
+# --- builders: OpenSSH for Windows, SQL Server --------------------------------------------------
+
+
+def openssh(d: Data) -> Fields:  # OpenSSH/Operational 4: sshd's syslog line in `payload`
+    program = val(d, "process") or "sshd"
+    fields = linux_auth.message_fields(program, val(d, "payload") or "") or {}
+    fields.pop("related", None)  # rebuilt from user/source by the Windows parser
+    return merge(fields, {"process": {"name": program}})
+
+
+_SQL_AUDIT_LINE = re.compile(r"([a-z_]+):(.*)")
+_SQL_CLIENT = re.compile(r"\[CLIENT: ([^\]]+)\]")
+_SQL_ADDRESS = re.compile(r"<address>([^<]+)</address>")
+# 33205 action_id → (event.action, outcome) of a login; other actions stay `sql-audit` records.
+_SQL_LOGINS = {"LGIF": ("logon-failed", "failure"), "LGIS": ("logged-in", "success")}
+_SQL_OUTCOMES = {"true": "success", "false": "failure"}
+
+
+def sql_audit_record(text: str) -> dict[str, str]:
+    """33205's one Data text, `key:value` per line (a `statement` may span lines) → {key: value}."""
+    out: dict[str, str] = {}
+    key = None
+    for line in text.split("\n"):
+        m = _SQL_AUDIT_LINE.fullmatch(line.rstrip("\r"))
+        if m and m.group(1) not in out:
+            key = m.group(1)
+            out[key] = m.group(2)
+        elif key is not None:
+            out[key] += "\n" + line
+    return {k: v.strip() for k, v in out.items()}
+
+
+def _sql_client(*texts: str | None) -> str | None:
+    for text in texts:
+        m = _SQL_ADDRESS.search(text or "") or _SQL_CLIENT.search(text or "")
+        if m and ip(m.group(1)):
+            return ip(m.group(1))
+    return None
+
+
+def mssql_audit(d: Data) -> Fields:  # 33205: an SQL Server Audit record
+    texts = d.get("Data")
+    rec = sql_audit_record("\n".join(texts) if isinstance(texts, list) else str(texts or ""))
+    action_id = rec.get("action_id") or ""
+    name, domain = account(rec.get("server_principal_name") or None)
+    statement = rec.get("statement") or None
+    event: Fields = {"outcome": _SQL_OUTCOMES.get(rec.get("succeeded", ""))}
+    if action_id in _SQL_LOGINS:
+        action, outcome = _SQL_LOGINS[action_id]
+        event = {"action": action, "category": ["authentication"], "type": ["start"], "outcome": outcome}
+        if outcome == "failure" and statement:
+            event["reason"] = statement.partition(" Reason: ")[2].partition(" [CLIENT")[0] or None
+    labels = {"sql_action_id": action_id or None, "sql_class_type": rec.get("class_type") or None,
+              "sql_instance": rec.get("server_instance_name") or None, "sql_database": rec.get("database_name") or None,
+              "sql_object": rec.get("object_name") or None}  # fmt: skip
+    return {"event": event, "user": {"name": name, "domain": domain}, "labels": labels,
+            "source": {"ip": _sql_client(rec.get("additional_information"), statement)}}  # fmt: skip
+
+
+def mssql_login_failed(d: Data) -> Fields:  # 18456: Data = [user, " Reason: …", " [CLIENT: ip]"]
+    texts = d.get("Data")
+    parts = [str(t) for t in texts] if isinstance(texts, list) else [str(texts or "")]
+    name, domain = account(parts[0].strip() or None)
+    reason = next((p.strip().removeprefix("Reason: ") for p in parts[1:] if "Reason:" in p), None)
+    return {"user": {"name": name, "domain": domain}, "source": {"ip": _sql_client(*parts[1:])},
+            "event": {"outcome": "failure", "reason": reason}}  # fmt: skip
+
+
 # --- the tables ----------------------------------------------------------------------------------
 
 
@@ -507,23 +576,38 @@ REMOTE_DESKTOP: dict[str, Spec] = {
     "131": Spec("remote-desktop-connection-accepted", N, "network:connection,start", rdp_connection),
 }
 
+OPENSSH: dict[str, Spec] = {
+    # event.category/type/action come from the sshd line (linux_auth), as for syslog.
+    "4": Spec("sshd-message", U, ":", openssh),
+}
+
+MSSQL: dict[str, Spec] = {
+    "33205": Spec("sql-audit", U, ":", mssql_audit),  # logins (LGIF/LGIS) turn it into authentication
+    "18456": Spec("logon-failed", U, "authentication:start", mssql_login_failed),
+}
+
 SPECS: dict[str, dict[str, Spec]] = {
     "security": SECURITY, "system": SYSTEM, "sysmon": SYSMON, "powershell": POWERSHELL,
-    "defender": DEFENDER, "rdp": REMOTE_DESKTOP,
+    "defender": DEFENDER, "rdp": REMOTE_DESKTOP, "openssh": OPENSSH, "mssql": MSSQL,
 }  # fmt: skip
-DEFAULT_CATEGORY = {"security": U, "rdp": U}
+DEFAULT_CATEGORY = {"security": U, "rdp": U, "openssh": U}
 # Families whose logging process (System/Execution) *is* the subject: PowerShell logs itself.
 SELF_LOGGING = {"powershell"}
 
 
 _FAMILY_NEEDLES = (("sysmon", "sysmon"), ("powershell", "powershell"), ("defender", "defender"),
-                   ("terminalservices-remoteconnectionmanager", "rdp"), ("rdpcorets", "rdp"))  # fmt: skip
+                   ("terminalservices-remoteconnectionmanager", "rdp"), ("rdpcorets", "rdp"),
+                   ("openssh", "openssh"))  # fmt: skip
 
 
 def family(channel: str | None, provider: str | None) -> str:
     text = f"{channel or ''}|{provider or ''}".lower()
     if (channel or "").lower() == "security":
         return "security"
+    lprovider = (provider or "").lower()
+    # default instance, its audit source (SigmaHQ's win_mssql_destructive_query names it), named instances
+    if lprovider in ("mssqlserver", "mssqlserver$audit") or lprovider.startswith("mssql$"):
+        return "mssql"
     for needle, name in _FAMILY_NEEDLES:
         if needle in text:
             return name

@@ -18,7 +18,7 @@ from tests.datasets import dataset
 
 pytestmark = pytest.mark.slow
 
-FLOOR = 175  # files covered with everything wired (Vigil's rule pack included): never regress below it
+FLOOR = 191  # files covered with everything wired (Vigil's rule pack included): never regress below it
 DOC = Path(__file__).resolve().parents[2] / "docs" / "attack-coverage.md"
 
 
