@@ -2,10 +2,11 @@
 
     python3 bench/sigma.py [--events N] [--naive-events M]
 
-Rules: every loadable rule of the shared SigmaHQ checkout (rules, rules-threat-hunting,
-rules-emerging-threats). Events: the real Windows events of `attack/` (every .jsonl line) and of
-`sigma-regression/samples_json`, each parsed ONCE up front by Vigil's Windows parser into the
-`EcsEvent` the stream hands the detectors, then replayed in order until N events were evaluated.
+Rules: every loadable rule the stream loads (`Settings().sigma_rule_dirs`: Vigil's pack, then the
+shared SigmaHQ checkout's rules, rules-threat-hunting, rules-emerging-threats). Events: the real Windows
+events of `attack/` (every .jsonl line) and of `sigma-regression/samples_json`, each parsed ONCE up front
+by Vigil's Windows parser into the `EcsEvent` the stream hands the detectors, then replayed in order
+until N events were evaluated.
 
 What is timed, per event, for both sides: building the event's field view (`build_view`, as the
 stream does for every event) and evaluating it.
@@ -38,6 +39,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core.errors import ParseError
 from core.models.ecs import EcsEvent
+from core.settings import Settings
 from detectors.sigma import SigmaEngine, native
 from detectors.sigma import view as view_module
 from detectors.sigma.engine import CompiledRule
@@ -47,7 +49,6 @@ from ingest.parsers.base import ParseContext
 from ingest.parsers.windows import parse_windows
 
 console = Console(stderr=True)  # progress on stderr; results (and the JSON last line) on stdout
-RULE_DIRS = ("rules", "rules-threat-hunting", "rules-emerging-threats")
 CTX = ParseContext(source="bench-sigma", received_at=datetime(2026, 12, 1, tzinfo=UTC), zone=ZoneInfo("UTC"))
 
 
@@ -158,9 +159,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    with console.status("loading and compiling the SigmaHQ rules..."):
+    with console.status("loading and compiling the Vigil and SigmaHQ rules..."):
         started = time.perf_counter()
-        engine = SigmaEngine.from_paths([dataset("sigma", name) for name in RULE_DIRS])
+        dataset("sigma")  # the SigmaHQ checkout must be there (its absence would bench the pack alone)
+        engine = SigmaEngine.from_paths(Settings().sigma_rule_dirs)
         load_s = time.perf_counter() - started
     # The compiled rules are long-lived: keep the cyclic collector off them (see engine.py).
     gc.collect()
