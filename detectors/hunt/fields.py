@@ -20,6 +20,7 @@ whose automaton would be too large (`.{1000,}`); `convert.validate` asks Elastic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ from sigma.types import (
 )
 
 from core.errors import VigilError
-from detectors.sigma.view import INTEGRITY_LEVELS
+from detectors.sigma.view import INTEGRITY_LEVELS, SPELLED_FIELDS
 
 CI = ".ci"  # the lowercase-normalized subfield of every string in logs-*
 EVENT_DATA = "winlog.event_data."
@@ -74,6 +75,28 @@ class NotConvertible(VigilError):
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
         self.kind = kind  # the short reason `vigil hunt rules` counts by
+
+
+# Fields the stream also sees in other spellings (`view.SPELLED_FIELDS`): access-right codes by name, GUIDs
+# with and without `%{ }`. Elasticsearch holds only the logged form, so a rule value in another spelling
+# is left to the stream's compiled rule (an engine hunt); values in the logged form (`%%4417`, a path)
+# are matched alike by both and stay Lucene queries.
+ACCESS_FIELDS = frozenset(k for access, _ in SPELLED_FIELDS.values() for k in access)
+GUID_FIELDS = frozenset(k for _, guids in SPELLED_FIELDS.values() for k in guids)
+_GUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def spelled_differently(field_name: str, value: SigmaType) -> bool:
+    """Whether the stream could match `value` on a spelling the index does not hold (conservative)."""
+    key = norm(field_name)
+    if key not in ACCESS_FIELDS and key not in GUID_FIELDS:
+        return False
+    if not isinstance(value, SigmaString):
+        return True
+    text = str(value)
+    if key in ACCESS_FIELDS:  # a name, or a hex mask the stream may see beside its codes' names
+        return "%%" not in text
+    return _GUID_TEXT.search(text) is not None
 
 
 def norm(name: str) -> str:
@@ -134,6 +157,9 @@ class WindowsHuntFields(DetectionItemTransformation):
             if not all(ci for ci, _ in parts):
                 raise NotConvertible("case-sensitive or regex keyword search", "keyword-regex")
             return _item(None, [v for _, v in parts], item)
+        if any(spelled_differently(item.field, v) for _, v in parts):
+            raise NotConvertible(f"field '{item.field}' is also matched in other spellings by the stream",
+                                 "derived-field")  # fmt: skip
         if self.sees_4688 and norm(item.field) == "integritylevel":
             return self._integrity_level(item, parts)
         choices = self.names.resolve(item.field, self.sees_4688, self.aliases)

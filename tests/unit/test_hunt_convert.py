@@ -134,3 +134,19 @@ def test_a_web_rule_reads_the_ecs_fields_the_stream_resolves() -> None:
     assert q == ("(http.request.method.ci:post OR ((NOT _exists_:http.request.method) AND labels.cs-method.ci:post))"
                  " AND (http.response.status_code:404 OR ((NOT _exists_:http.response.status_code) AND "
                  "labels.sc-status:404))")  # fmt: skip
+
+
+def test_values_the_stream_also_reads_in_another_spelling_are_left_to_the_engine() -> None:
+    """The index holds `%%4417` and `%{guid}` as logged; the stream also reads `WriteData (or AddFile)` and
+    the bare or braced GUID (view.SPELLED_FIELDS). A rule written in the logged form stays a Lucene query."""
+
+    def kind(code: int, item: str) -> str:
+        detection = f"    selection:\n        EventID: {code}\n        {item}\n    condition: selection"
+        texts = {"r.yml": rule(detection, logsource="service: security\n    product: windows")}
+        (query,) = convert_rules(load_texts(texts).rules, NAMES).queries.values()
+        return query.refused.kind if query.refused else query.evaluation
+
+    assert kind(5145, "AccessList|contains: 'WriteData'") == "derived-field"
+    assert kind(5145, "AccessList|contains: '%%4417'") == "lucene"
+    assert kind(4662, "ObjectType: '19195a5b-6da0-11d0-afd3-00c04fd930c9'") == "derived-field"
+    assert kind(4663, "ObjectName|endswith: '\\lsass.exe'") == "lucene"
