@@ -284,19 +284,29 @@ def _normalized(data: Mapping[str, Any]) -> dict[str, Any]:
     return {names[name]: value for name, value in data.items()}
 
 
-class _NormalNames(dict[str, str]):
-    """Event data name → its normalised form: a C dict hit per name once a name was seen (a few thousand
-    names cover a stream; bounded, as names come from the events)."""
+class _Memo(dict[str, Any]):
+    """Text from the events → what `compute` makes of it: a C dict hit once a text was seen (a few thousand
+    event data names, a few hundred AccessLists and object types cover a stream); bounded, as the texts
+    come from the events."""
 
-    def __missing__(self, name: str) -> str:
-        normal = norm_field(name)
-        if len(self) < _MAX_NAMES:
-            self[name] = normal
-        return normal
+    __slots__ = ("_compute",)
+    _compute: Callable[[str], Any]
+
+    def __missing__(self, text: str) -> Any:
+        found = self._compute(text)
+        if len(self) < _MAX_MEMO:
+            self[text] = found
+        return found
 
 
-_NORMAL_NAMES = _NormalNames()
-_MAX_NAMES = 65_536
+def _memo(compute: Callable[[str], Any]) -> _Memo:
+    memo = _Memo()
+    memo._compute = compute
+    return memo
+
+
+_MAX_MEMO = 65_536
+_NORMAL_NAMES = _memo(norm_field)  # event data name → its normalised form
 
 
 # System fields of a Windows view read only when asked (the rest of a Windows view is built eagerly).
@@ -393,28 +403,8 @@ def guid_forms(value: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys((value, bare, "{" + bare + "}", "%{" + bare + "}")))
 
 
-class _Spellings(dict[str, Any]):
-    """Value → its spellings, computed once per distinct value (a stream repeats a few hundred AccessLists and
-    object types); bounded like `_NormalNames`, as the values come from the events."""
-
-    __slots__ = ("_spell",)
-    _spell: Callable[[str], Any]
-
-    def __missing__(self, value: str) -> Any:
-        found = self._spell(value)
-        if len(self) < _MAX_NAMES:
-            self[value] = found
-        return found
-
-
-def _spellings(spell: Callable[[str], Any]) -> _Spellings:
-    cache = _Spellings()
-    cache._spell = spell
-    return cache
-
-
-_ACCESS_SPELLINGS = _spellings(access_spellings)
-_GUID_SPELLINGS = _spellings(lambda value: guid_forms(value) or value)
+_ACCESS_SPELLINGS = _memo(access_spellings)
+_GUID_SPELLINGS = _memo(lambda value: guid_forms(value) or value)
 
 
 def _keywords_hex(names: Any) -> str | None:
